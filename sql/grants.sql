@@ -1,0 +1,17 @@
+-- Privileges, applied last in the install script.
+--
+-- PUBLIC may use the schema and call the checking functions (verification,
+-- the request context, the PostgREST hook): policies and request hooks run as
+-- ordinary roles. The key table is closed to everyone but the extension's
+-- owner; key management is granted to api_keys_admin only.
+
+GRANT USAGE ON SCHEMA api_keys TO PUBLIC;
+REVOKE ALL ON TABLE api_keys.keys FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_revoke(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_list(text, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_revoke(uuid) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_list(text, text, text) TO api_keys_admin;

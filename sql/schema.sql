@@ -1,0 +1,58 @@
+-- The extension's storage: the key table, the verification result type and
+-- the administrative role. Runs first in the install script.
+
+-- api_keys_admin is cluster-wide: create it only when no earlier
+-- CREATE EXTENSION (in this or another database) made it already.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'api_keys_admin') THEN
+        CREATE ROLE api_keys_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+-- One row per key ever issued. The secret is never stored: `digest` is the
+-- SHA-256 of the whole key, looked up through its unique index.
+CREATE TABLE api_keys.keys (
+    id                 uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    digest             bytea       NOT NULL,
+    prefix             text        NOT NULL,
+    owner              text        NOT NULL CHECK (owner <> ''),
+    name               text        NOT NULL CHECK (name <> ''),
+    scopes             text[]      NOT NULL DEFAULT '{}',
+    allowed_cidrs      text[],                      -- NULL: any address
+    environment        text        NOT NULL,
+    metadata           jsonb       NOT NULL DEFAULT '{}',
+    created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at         timestamptz,                 -- NULL: never
+    last_used_at       timestamptz,
+    revoked_at         timestamptz,
+    replaced_by_key_id uuid        REFERENCES api_keys.keys (id),
+    grace_expires_at   timestamptz,                 -- set by rotation
+    CONSTRAINT keys_digest_length CHECK (pg_catalog.octet_length(digest) = 32),
+    CONSTRAINT keys_rotation_complete
+        CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL))
+);
+CREATE UNIQUE INDEX keys_digest_idx ON api_keys.keys (digest);
+CREATE INDEX keys_owner_idx ON api_keys.keys (owner, created_at);
+-- A key has at most one successor, and a successor at most one predecessor.
+CREATE UNIQUE INDEX keys_replaced_by_idx ON api_keys.keys (replaced_by_key_id);
+
+COMMENT ON TABLE api_keys.keys IS
+    'API keys issued by the api_keys extension. Holds digests only, never a key.';
+
+-- pg_dump keeps the keys: dump and restore leave every key working.
+SELECT pg_catalog.pg_extension_config_dump('api_keys.keys', '');
+
+-- What apikey_verify answers.
+CREATE TYPE api_keys.verification AS (
+    valid       boolean,
+    code        text,
+    key_id      uuid,
+    owner       text,
+    name        text,
+    scopes      text[],
+    environment text,
+    metadata    jsonb,
+    expires_at  timestamptz
+);

@@ -1,0 +1,55 @@
+//! `api_keys`: API keys inside PostgreSQL.
+//!
+//! The pure core (`api_keys_core`, in `core/`) knows the key format, digest,
+//! scopes and networks. This crate is the thin PostgreSQL layer on top:
+//!
+//! - [`settings`]: the GUCs;
+//! - [`storage`]: every statement against the key table, prepared once;
+//! - [`verify`]: the hot path, `apikey_verify`;
+//! - [`context`]: the unforgeable per-transaction key context for RLS;
+//! - [`manage`]: create, revoke, rotate, update, list;
+//! - [`postgrest`]: the PostgREST pre-request hook;
+//! - [`error`]: every user-facing error and its SQLSTATE.
+//!
+//! Hand-written SQL (tables, grants, the PostgREST wrapper) lives in `sql/`.
+
+use pgrx::prelude::*;
+
+pub mod context;
+pub mod error;
+pub mod manage;
+pub mod postgrest;
+pub mod settings;
+pub mod storage;
+pub mod verify;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!(
+    "../sql/postgrest.sql",
+    name = "postgrest",
+    requires = [postgrest::postgrest_authenticate]
+);
+extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::define();
+    context::define_setting();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,150 @@
+//! Storage: every statement the extension runs against `api_keys.keys`,
+//! prepared once per backend and kept (plancache re-plans them when the
+//! table changes, for example after the extension is re-created).
+//!
+//! All names are schema-qualified: the functions that call into here are
+//! SECURITY DEFINER with `search_path = pg_catalog, pg_temp`.
+
+use std::cell::RefCell;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgBuiltInOids, PgOid};
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+
+/// A statement the extension prepares once per backend.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(usize)]
+pub enum Stmt {
+    /// Everything verification needs, by digest. Columns are listed in
+    /// [`lookup_columns`].
+    Lookup,
+    /// Record a successful use, never waiting for another session's lock.
+    TouchLastUsed,
+    /// Store a new key.
+    Insert,
+}
+
+const STMT_COUNT: usize = 3;
+
+impl Stmt {
+    fn sql(self) -> &'static str {
+        match self {
+            Stmt::Lookup => {
+                "SELECT k.id, k.owner, k.name, k.scopes, k.environment, k.metadata, k.expires_at,
+                        k.revoked_at IS NOT NULL,
+                        (k.expires_at <= pg_catalog.now() OR k.grace_expires_at <= pg_catalog.now()) IS TRUE,
+                        k.allowed_cidrs,
+                        (k.last_used_at IS NULL
+                         OR k.last_used_at <= pg_catalog.now() - pg_catalog.make_interval(secs => $2))
+                   FROM api_keys.keys k
+                  WHERE k.digest = $1"
+            }
+            Stmt::TouchLastUsed => {
+                "UPDATE api_keys.keys k SET last_used_at = pg_catalog.now()
+                   FROM (SELECT id FROM api_keys.keys WHERE id = $1 FOR UPDATE SKIP LOCKED) l
+                  WHERE k.id = l.id"
+            }
+            Stmt::Insert => {
+                "INSERT INTO api_keys.keys
+                        (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 RETURNING id, created_at"
+            }
+        }
+    }
+
+    fn arg_types(self) -> Vec<PgOid> {
+        use PgBuiltInOids::*;
+        let oids: &[PgBuiltInOids] = match self {
+            Stmt::Lookup => &[BYTEAOID, FLOAT8OID],
+            Stmt::TouchLastUsed => &[UUIDOID],
+            Stmt::Insert => &[
+                BYTEAOID,
+                TEXTOID,
+                TEXTOID,
+                TEXTOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTOID,
+                JSONBOID,
+                TIMESTAMPTZOID,
+            ],
+        };
+        oids.iter().map(|o| PgOid::BuiltIn(*o)).collect()
+    }
+
+    fn mutating(self) -> bool {
+        !matches!(self, Stmt::Lookup)
+    }
+}
+
+/// Column ordinals (1-based) of [`Stmt::Lookup`].
+pub mod lookup_columns {
+    pub const ID: usize = 1;
+    pub const OWNER: usize = 2;
+    pub const NAME: usize = 3;
+    pub const SCOPES: usize = 4;
+    pub const ENVIRONMENT: usize = 5;
+    pub const METADATA: usize = 6;
+    pub const EXPIRES_AT: usize = 7;
+    pub const REVOKED: usize = 8;
+    pub const EXPIRED: usize = 9;
+    pub const ALLOWED_CIDRS: usize = 10;
+    pub const TOUCH_DUE: usize = 11;
+}
+
+thread_local! {
+    static PLANS: RefCell<[Option<OwnedPreparedStatement>; STMT_COUNT]> =
+        const { RefCell::new([None, None, None]) };
+}
+
+/// Run a kept statement with `args` inside an SPI connection.
+pub fn run<'conn>(
+    client: &SpiClient<'conn>,
+    stmt: Stmt,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let idx = stmt as usize;
+    let missing = PLANS.with(|p| p.borrow()[idx].is_none());
+    if missing {
+        let types = stmt.arg_types();
+        let prepared = if stmt.mutating() {
+            client.prepare_mut(stmt.sql(), &types)?
+        } else {
+            client.prepare(stmt.sql(), &types)?
+        };
+        let kept = prepared.keep();
+        PLANS.with(|p| p.borrow_mut()[idx] = Some(kept));
+    }
+    PLANS.with(|p| {
+        let plans = p.borrow();
+        let plan = plans[idx].as_ref().expect("plan prepared above");
+        // SAFETY: the plan is kept in TopMemoryContext for the backend's life;
+        // executing it does not re-enter this module.
+        client.select(plan, None, args)
+    })
+}
+
+/// Whether this transaction may write (not READ ONLY, not on a standby).
+pub fn can_write() -> bool {
+    unsafe { !pg_sys::XactReadOnly && !pg_sys::RecoveryInProgress() }
+}
+
+/// Rows of a one-off (not hot) statement, run with the given arguments.
+pub fn select_once<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    client.select(sql, None, args)
+}
+
+/// Run a one-off statement that writes.
+pub fn update_once<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    client.update(sql, None, args)
+}

@@ -1,0 +1,215 @@
+//! Verification: the hot path. One index lookup by digest through a kept
+//! plan; the answer row is formed straight from the looked-up datums.
+
+use std::net::IpAddr;
+
+use api_keys_core::{cidr, digest, key, scope::Scope};
+use pgrx::datum::DatumWithOid;
+use pgrx::heap_tuple::PgHeapTuple;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{AllocatedByRust, PgMemoryContexts, PgTupleDesc};
+
+use crate::error::{ApiKeyError, OrRaise, Result};
+use crate::settings;
+use crate::storage::{self, lookup_columns as col, Stmt};
+
+/// The verification codes, in the order they are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Malformed,
+    NotFound,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    InsufficientScope,
+    Valid,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Malformed => "malformed",
+            Code::NotFound => "not_found",
+            Code::Revoked => "revoked",
+            Code::Expired => "expired",
+            Code::IpNotAllowed => "ip_not_allowed",
+            Code::InsufficientScope => "insufficient_scope",
+            Code::Valid => "valid",
+        }
+    }
+}
+
+/// Who a valid key is: what the request context keeps.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub key_id: pgrx::Uuid,
+    pub owner: String,
+    pub scopes: Vec<String>,
+}
+
+/// A verification's answer: the code, the `api_keys.verification` row, and
+/// (when asked for and valid) the key's identity.
+pub struct Verdict {
+    pub code: Code,
+    pub row: PgHeapTuple<'static, AllocatedByRust>,
+    pub identity: Option<Identity>,
+}
+
+/// Parse a required scope argument; invalid is the caller's bug (22023).
+pub fn parse_required_scope(required: Option<&str>) -> Result<Option<Scope>> {
+    match required {
+        None => Ok(None),
+        Some(s) => Scope::parse(s)
+            .map(Some)
+            .map_err(|e| ApiKeyError::invalid(e.to_string())),
+    }
+}
+
+/// The address part of an `inet` value (`10.1.2.3/24` → `10.1.2.3`).
+pub fn parse_client_ip(ip: Option<&pgrx::Inet>) -> Result<Option<IpAddr>> {
+    let Some(ip) = ip else { return Ok(None) };
+    let text = ip.0.as_str();
+    let addr = text.split('/').next().unwrap_or(text);
+    addr.parse::<IpAddr>()
+        .map(Some)
+        .map_err(|_| ApiKeyError::invalid(format!("invalid client address \"{text}\"")))
+}
+
+/// The row type `api_keys.verification`, found through the system caches
+/// (cheap, and right even after the extension was dropped and re-created).
+fn verification_tupdesc() -> PgTupleDesc<'static> {
+    unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), false);
+        let typoid = pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::TYPENAMENSP as _,
+            pg_sys::Anum_pg_type_oid as _,
+            pg_sys::Datum::from(c"verification".as_ptr()),
+            pg_sys::Datum::from(nsp),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        );
+        PgTupleDesc::for_composite_type_by_oid(typoid)
+            .unwrap_or_else(|| error!("type api_keys.verification is missing; re-create the extension"))
+    }
+}
+
+/// Form the answer row in `outer` from the code and, when the key was
+/// found, its looked-up datums `(id, owner, name, scopes, environment,
+/// metadata, expires_at)`.
+fn answer_row(
+    outer: pg_sys::MemoryContext,
+    code: Code,
+    found: Option<[Option<pg_sys::Datum>; 7]>,
+) -> PgHeapTuple<'static, AllocatedByRust> {
+    unsafe {
+        PgMemoryContexts::For(outer).switch_to(|_| {
+            let tupdesc = verification_tupdesc();
+            let fields = found.unwrap_or([None; 7]);
+            let mut datums: Vec<Option<pg_sys::Datum>> = Vec::with_capacity(9);
+            datums.push((code == Code::Valid).into_datum());
+            datums.push(code.as_str().into_datum());
+            datums.extend(fields);
+            PgHeapTuple::from_datums(tupdesc, datums)
+                .unwrap_or_else(|e| error!("cannot form api_keys.verification: {e}"))
+        })
+    }
+}
+
+/// Verify `candidate`. Never raises for a bad key; raises 22023 only for a
+/// `required_scope` that is not a scope (checked before anything else).
+pub fn verify(
+    candidate: Option<&str>,
+    required: Option<&Scope>,
+    client_ip: Option<IpAddr>,
+    want_identity: bool,
+) -> Verdict {
+    let outer = unsafe { pg_sys::CurrentMemoryContext };
+    let parsed = candidate.and_then(|c| key::parse(c.as_bytes()).ok());
+    let Some(parsed) = parsed else {
+        return Verdict { code: Code::Malformed, row: answer_row(outer, Code::Malformed, None), identity: None };
+    };
+    let digest = digest::sha256(candidate.unwrap_or_default());
+    debug_assert!(parsed.prefix().len() <= key::MAX_KEY_LEN);
+    let resolution = settings::last_used_resolution_secs();
+
+    Spi::connect_mut(|client| {
+        let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
+        let table = storage::run(client, Stmt::Lookup, &args).unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
+        if table.is_empty() {
+            return Verdict { code: Code::NotFound, row: answer_row(outer, Code::NotFound, None), identity: None };
+        }
+        let row = table.first();
+        let flag = |ordinal: usize| -> bool { row.get::<bool>(ordinal).ok().flatten().unwrap_or(false) };
+
+        let code = if flag(col::REVOKED) {
+            Code::Revoked
+        } else if flag(col::EXPIRED) {
+            Code::Expired
+        } else if !network_allows(&row, client_ip) {
+            Code::IpNotAllowed
+        } else if !scope_allows(&row, required) {
+            Code::InsufficientScope
+        } else {
+            Code::Valid
+        };
+
+        let raw = |ordinal: usize| row.get_datum_by_ordinal(ordinal).ok().flatten();
+        let found = [
+            raw(col::ID),
+            raw(col::OWNER),
+            raw(col::NAME),
+            raw(col::SCOPES),
+            raw(col::ENVIRONMENT),
+            raw(col::METADATA),
+            raw(col::EXPIRES_AT),
+        ];
+        let key_id = row.get::<pgrx::Uuid>(col::ID).ok().flatten();
+        let identity = (want_identity && code == Code::Valid).then(|| Identity {
+            key_id: key_id.expect("id is NOT NULL"),
+            owner: row.get::<String>(col::OWNER).ok().flatten().unwrap_or_default(),
+            scopes: row.get::<Vec<String>>(col::SCOPES).ok().flatten().unwrap_or_default(),
+        });
+        let answer = answer_row(outer, code, Some(found));
+
+        if code == Code::Valid && resolution >= 0 && flag(col::TOUCH_DUE) && storage::can_write() {
+            if let Some(id) = key_id {
+                let args: [DatumWithOid; 1] = [id.into()];
+                storage::run(client, Stmt::TouchLastUsed, &args)
+                    .unwrap_or_else(|e| error!("api_keys last_used_at update failed: {e}"));
+            }
+        }
+        Verdict { code, row: answer, identity }
+    })
+}
+
+fn network_allows(row: &pgrx::spi::SpiTupleTable<'_>, client_ip: Option<IpAddr>) -> bool {
+    let Some(allowed) = row.get::<Vec<String>>(col::ALLOWED_CIDRS).ok().flatten() else {
+        return true; // NULL: any address
+    };
+    let Some(ip) = client_ip else {
+        return false; // fail closed: the key is restricted and no address was given
+    };
+    let refs: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    cidr::any_contains(&refs, ip)
+}
+
+fn scope_allows(row: &pgrx::spi::SpiTupleTable<'_>, required: Option<&Scope>) -> bool {
+    let Some(required) = required else { return true };
+    let granted = row.get::<Vec<String>>(col::SCOPES).ok().flatten().unwrap_or_default();
+    let refs: Vec<&str> = granted.iter().map(String::as_str).collect();
+    api_keys_core::scope::any_covers(&refs, required)
+}
+
+/// `apikey_verify`: answers, never raises for a bad key.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn apikey_verify(
+    key: Option<&str>,
+    required_scope: default!(Option<&str>, "NULL"),
+    client_ip: default!(Option<pgrx::Inet>, "NULL"),
+) -> pgrx::composite_type!('static, "verification") {
+    let required = parse_required_scope(required_scope).or_raise();
+    let ip = parse_client_ip(client_ip.as_ref()).or_raise();
+    verify(key, required.as_ref(), ip, false).row
+}

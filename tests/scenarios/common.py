@@ -1,0 +1,56 @@
+"""Shared helpers for the scenario tests (several real sessions).
+
+The runner (tests/run_sql_tests.sh) exports PGHOST/PGPORT/PGUSER for a
+throwaway cluster with the extension installed.
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+
+PG_BIN = f"/usr/lib/postgresql/{os.environ.get('PG_MAJOR', '15')}/bin"
+
+
+def connect(dbname="postgres", autocommit=True, **kw):
+    return psycopg.connect(dbname=dbname, autocommit=autocommit, **kw)
+
+
+@contextlib.contextmanager
+def fresh_database(prefix="scenario"):
+    """A new database with the extension created; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with connect() as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with connect(name) as c:
+            c.execute("CREATE EXTENSION api_keys")
+        yield name
+    finally:
+        with connect() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_key(conn, owner="acme", name="k", **kw):
+    cols = ", ".join(f"{k} => %({k})s" for k in kw)
+    sql = f"SELECT id, key FROM api_keys.apikey_create(%(owner)s, %(name)s{', ' + cols if cols else ''})"
+    return conn.execute(sql, {"owner": owner, "name": name, **kw}).fetchone()
+
+
+def verify_code(conn, key, *args):
+    placeholders = "".join(", %s" for _ in args)
+    return conn.execute(f"SELECT code FROM api_keys.apikey_verify(%s{placeholders})", (key, *args)).fetchone()[0]
+
+
+def check(cond, message):
+    if not cond:
+        print(f"FAIL: {message}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {message}")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)

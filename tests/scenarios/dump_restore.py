@@ -1,0 +1,34 @@
+"""pg_dump of a database, restored into a new one, keeps every key working."""
+
+import os
+
+from common import PG_BIN, check, connect, create_key, fresh_database, run, verify_code
+
+with fresh_database("dump_src") as src:
+    with connect(src) as c:
+        _, live = create_key(c, "acme", "live key", scopes=["read:docs"])
+        revoked_id, revoked = create_key(c, "acme", "revoked key")
+        c.execute("SELECT api_keys.apikey_revoke(%s)", (revoked_id,))
+        check(verify_code(c, live) == "valid", "live key valid before dump")
+
+    dump = os.path.join(os.environ.get("API_KEYS_TEST_DIR", "/tmp"), "dump.sql")
+    out = run([f"{PG_BIN}/pg_dump", "--no-owner", "-d", src]).stdout
+    with open(dump, "w") as f:
+        f.write(out)
+    check("digest" in out and "COPY api_keys.keys" in out, "the dump carries the key rows")
+    check(live not in out and live[8:] not in out, "the dump does not contain a key")
+
+    dst = src.replace("dump_src", "dump_dst")
+    with connect() as c:
+        c.execute(f'CREATE DATABASE "{dst}"')
+    try:
+        run([f"{PG_BIN}/psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", dst, "-f", dump])
+        with connect(dst) as c:
+            check(verify_code(c, live) == "valid", "live key valid after restore")
+            check(verify_code(c, live, "read:docs") == "valid", "its scopes survived")
+            check(verify_code(c, revoked) == "revoked", "revoked key still revoked after restore")
+            n = c.execute("SELECT count(*) FROM api_keys.apikey_list('acme', 'all')").fetchone()[0]
+            check(n == 2, "both rows restored exactly once")
+    finally:
+        with connect() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{dst}" WITH (FORCE)')
