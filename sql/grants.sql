@@ -10,8 +10,12 @@ REVOKE ALL ON TABLE api_keys.keys FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_revoke(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_rotate(uuid, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_list(text, text, text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_revoke(uuid) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_rotate(uuid, interval) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_list(text, text, text) TO api_keys_admin;

@@ -73,7 +73,11 @@ fn decode(text: &str) -> Option<Context> {
     let key_id = parse_uuid(&stored.key_id)?;
     let refs: Vec<&str> = stored.scopes.iter().map(String::as_str).collect();
     let scopes = ScopeSet::new(&refs).ok()?;
-    Some(Context { key_id, owner: stored.owner, scopes })
+    Some(Context {
+        key_id,
+        owner: stored.owner,
+        scopes,
+    })
 }
 
 fn parse_uuid(text: &str) -> Option<pgrx::Uuid> {
@@ -95,10 +99,7 @@ unsafe extern "C-unwind" fn check_current_key(
     _source: pg_sys::GucSource::Type,
 ) -> bool {
     let empty = unsafe { newval.is_null() || (*newval).is_null() || *(*newval) == 0 };
-    if empty
-        || ESTABLISHING.with(Cell::get)
-        || unsafe { pg_sys::InitializingParallelWorker }
-    {
+    if empty || ESTABLISHING.with(Cell::get) || unsafe { pg_sys::InitializingParallelWorker } {
         return true;
     }
     set_check_detail(
@@ -115,7 +116,11 @@ unsafe extern "C-unwind" fn assign_current_key(
     let decoded = if newval.is_null() {
         None
     } else {
-        unsafe { CStr::from_ptr(newval) }.to_str().ok().filter(|s| !s.is_empty()).and_then(decode)
+        unsafe { CStr::from_ptr(newval) }
+            .to_str()
+            .ok()
+            .filter(|s| !s.is_empty())
+            .and_then(decode)
     };
     CURRENT.with(|c| *c.borrow_mut() = decoded.map(Rc::new));
 }
@@ -158,7 +163,7 @@ fn establish(identity: &Identity) {
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_LOCAL,
             true,
-            pg_sys::ERROR as i32,
+            pg_sys::PGERROR as i32,
             false,
         );
     })
@@ -192,7 +197,9 @@ pub fn authenticate(
             establish(&identity);
             Ok(identity.key_id)
         }
-        None => Err(ApiKeyError::NotAuthenticated { code: verdict.code.as_str() }),
+        None => Err(ApiKeyError::NotAuthenticated {
+            code: verdict.code.as_str(),
+        }),
     }
 }
 
@@ -214,11 +221,17 @@ fn apikey_has_scope(scope: &str) -> bool {
     let covered = LAST_REQUIRED.with(|last| {
         let mut last = last.borrow_mut();
         if last.as_ref().map(|(text, _)| text.as_str()) != Some(scope) {
-            let parsed = verify::parse_required_scope(Some(scope)).or_raise().expect("Some in, Some out");
+            let parsed = verify::parse_required_scope(Some(scope))
+                .or_raise()
+                .expect("Some in, Some out");
             *last = Some((scope.to_string(), parsed));
         }
         let (_, required) = last.as_ref().expect("set above");
-        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|ctx| ctx.scopes.covers(required)))
+        CURRENT.with(|c| {
+            c.borrow()
+                .as_ref()
+                .is_some_and(|ctx| ctx.scopes.covers(required))
+        })
     });
     covered
 }

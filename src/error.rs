@@ -12,24 +12,36 @@ use pgrx::prelude::*;
 pub enum ApiKeyError {
     /// 22023: an argument is invalid (empty name, bad scope, CIDR,
     /// environment, negative grace, expiry in the past, ...).
-    InvalidArgument { message: String, hint: Option<String> },
+    InvalidArgument {
+        message: String,
+        hint: Option<String>,
+    },
     /// 28000: `apikey_authenticate` with a key that does not verify.
     NotAuthenticated { code: &'static str },
     /// 42501: key management inside a key-authenticated transaction.
     ManagementFromKey,
     /// 55000: rotating a key that is revoked, expired or already rotated.
-    NotRotatable { key_id: String, reason: &'static str },
+    NotRotatable {
+        key_id: String,
+        reason: &'static str,
+    },
     /// P0002: rotating an unknown key.
     UnknownKey { key_id: String },
 }
 
 impl ApiKeyError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiKeyError::InvalidArgument { message: message.into(), hint: None }
+        ApiKeyError::InvalidArgument {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn invalid_with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        ApiKeyError::InvalidArgument { message: message.into(), hint: Some(hint.into()) }
+        ApiKeyError::InvalidArgument {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     fn sqlstate(&self) -> PgSqlErrorCode {
@@ -54,21 +66,21 @@ impl ApiKeyError {
                     None => r,
                 }
             }
-            ApiKeyError::NotAuthenticated { code: verdict } => ErrorReport::new(
-                code,
-                format!("API key not accepted: {verdict}"),
-                fname,
-            )
-            .set_detail(format!("apikey_verify answered \"{verdict}\"")),
+            ApiKeyError::NotAuthenticated { code: verdict } => {
+                ErrorReport::new(code, format!("API key not accepted: {verdict}"), fname)
+                    .set_detail(format!("apikey_verify answered \"{verdict}\""))
+            }
             ApiKeyError::ManagementFromKey => {
                 ErrorReport::new(code, "API keys cannot manage API keys", fname).set_hint(
                     "This transaction was authenticated with apikey_authenticate(); manage keys \
                      from a separate transaction as a role granted api_keys_admin.",
                 )
             }
-            ApiKeyError::NotRotatable { key_id, reason } => {
-                ErrorReport::new(code, format!("API key {key_id} cannot be rotated: {reason}"), fname)
-            }
+            ApiKeyError::NotRotatable { key_id, reason } => ErrorReport::new(
+                code,
+                format!("API key {key_id} cannot be rotated: {reason}"),
+                fname,
+            ),
             ApiKeyError::UnknownKey { key_id } => {
                 ErrorReport::new(code, format!("API key {key_id} does not exist"), fname)
             }
@@ -101,6 +113,10 @@ impl<T> OrRaise<T> for Result<T> {
 
 /// Emit a WARNING (for example, an allowed network that allows everything).
 pub fn warn(message: &str) {
-    ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message.to_string(), "api_keys")
-        .report(PgLogLevel::WARNING);
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_WARNING,
+        message.to_string(),
+        "api_keys",
+    )
+    .report(PgLogLevel::WARNING);
 }

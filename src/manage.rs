@@ -62,8 +62,12 @@ fn normalize_cidrs(cidrs: Option<Vec<Option<String>>>) -> Result<Option<Vec<Stri
 }
 
 /// An expiry must lie in the future; `'infinity'` means never (NULL).
-fn normalize_expiry(expires_at: Option<TimestampWithTimeZone>) -> Result<Option<TimestampWithTimeZone>> {
-    let Some(ts) = expires_at else { return Ok(None) };
+fn normalize_expiry(
+    expires_at: Option<TimestampWithTimeZone>,
+) -> Result<Option<TimestampWithTimeZone>> {
+    let Some(ts) = expires_at else {
+        return Ok(None);
+    };
     if ts.is_infinity() {
         return Ok(None);
     }
@@ -102,7 +106,8 @@ fn truncate(s: &str, max: usize) -> String {
 
 fn validate_environment(environment: Option<&str>) -> Result<&str> {
     let env = environment.ok_or_else(|| ApiKeyError::invalid("environment must not be NULL"))?;
-    key::validate_label(key::LabelKind::Environment, env).map_err(|e| ApiKeyError::invalid(e.to_string()))?;
+    key::validate_label(key::LabelKind::Environment, env)
+        .map_err(|e| ApiKeyError::invalid(e.to_string()))?;
     Ok(env)
 }
 
@@ -110,14 +115,6 @@ fn validate_environment(environment: Option<&str>) -> Result<&str> {
 fn new_key(environment: &str) -> Result<key::NewKey> {
     key::generate(&settings::brand(), environment).map_err(|e| ApiKeyError::invalid(e.to_string()))
 }
-
-type Created = (
-    name!(id, Uuid),
-    name!(key, String),
-    name!(prefix, String),
-    name!(created_at, TimestampWithTimeZone),
-    name!(expires_at, Option<TimestampWithTimeZone>),
-);
 
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -130,8 +127,26 @@ fn apikey_create(
     allowed_cidrs: default!(Option<Vec<Option<String>>>, "NULL"),
     environment: default!(Option<&str>, "'live'"),
     metadata: default!(Option<JsonB>, "'{}'"),
-) -> TableIterator<'static, Created> {
-    let row = create(owner, name, scopes, expires_at, allowed_cidrs, environment, metadata).or_raise();
+) -> TableIterator<
+    'static,
+    (
+        name!(id, Uuid),
+        name!(key, String),
+        name!(prefix, String),
+        name!(created_at, TimestampWithTimeZone),
+        name!(expires_at, Option<TimestampWithTimeZone>),
+    ),
+> {
+    let row = create(
+        owner,
+        name,
+        scopes,
+        expires_at,
+        allowed_cidrs,
+        environment,
+        metadata,
+    )
+    .or_raise();
     TableIterator::once(row)
 }
 
@@ -143,7 +158,13 @@ fn create(
     allowed_cidrs: Option<Vec<Option<String>>>,
     environment: Option<&str>,
     metadata: Option<JsonB>,
-) -> Result<Created> {
+) -> Result<(
+    name!(id, Uuid),
+    name!(key, String),
+    name!(prefix, String),
+    name!(created_at, TimestampWithTimeZone),
+    name!(expires_at, Option<TimestampWithTimeZone>),
+)> {
     forbid_management()?;
     let owner = required_text("owner", owner)?;
     let name = required_text("name", name)?;
@@ -203,19 +224,23 @@ fn apikey_revoke(key_id: Uuid) -> bool {
     .unwrap_or_else(|e| error!("api_keys: revoke failed: {e}"))
 }
 
-type Rotated = (
-    name!(old_key_id, Uuid),
-    name!(new_key_id, Uuid),
-    name!(key, String),
-    name!(prefix, String),
-    name!(grace_expires_at, TimestampWithTimeZone),
-);
-
 /// `apikey_rotate`: a new key with the same attributes; the old one works
 /// until `now() + grace`.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn apikey_rotate(key_id: Option<Uuid>, grace: default!(Option<Interval>, "'0'")) -> TableIterator<'static, Rotated> {
+fn apikey_rotate(
+    key_id: Option<Uuid>,
+    grace: default!(Option<Interval>, "'0'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(old_key_id, Uuid),
+        name!(new_key_id, Uuid),
+        name!(key, String),
+        name!(prefix, String),
+        name!(grace_expires_at, TimestampWithTimeZone),
+    ),
+> {
     TableIterator::once(rotate(key_id, grace).or_raise())
 }
 
@@ -227,7 +252,16 @@ fn is_negative(i: &Interval) -> bool {
     total < 0
 }
 
-fn rotate(key_id: Option<Uuid>, grace: Option<Interval>) -> Result<Rotated> {
+fn rotate(
+    key_id: Option<Uuid>,
+    grace: Option<Interval>,
+) -> Result<(
+    name!(old_key_id, Uuid),
+    name!(new_key_id, Uuid),
+    name!(key, String),
+    name!(prefix, String),
+    name!(grace_expires_at, TimestampWithTimeZone),
+)> {
     forbid_management()?;
     let key_id = key_id.ok_or_else(|| ApiKeyError::invalid("key_id must not be NULL"))?;
     let grace = grace.unwrap_or_else(|| Interval::new(0, 0, 0).expect("zero interval"));
@@ -247,25 +281,34 @@ fn rotate(key_id: Option<Uuid>, grace: Option<Interval>) -> Result<Rotated> {
         )
         .map_err(spi_failed)?;
         if old.is_empty() {
-            return Err(ApiKeyError::UnknownKey { key_id: key_id.to_string() });
+            return Err(ApiKeyError::UnknownKey {
+                key_id: key_id.to_string(),
+            });
         }
         let old = old.first();
         let environment: String = old.get(1).map_err(spi_failed)?.unwrap_or_default();
         let reason = if old.get::<bool>(2).map_err(spi_failed)? == Some(true) {
             Some("it is revoked")
-        } else if old.get::<bool>(3).map_err(spi_failed)? == Some(true) {
-            Some("it is expired")
         } else if old.get::<Uuid>(4).map_err(spi_failed)?.is_some() {
             Some("it was already rotated")
+        } else if old.get::<bool>(3).map_err(spi_failed)? == Some(true) {
+            Some("it is expired")
         } else {
             None
         };
         if let Some(reason) = reason {
-            return Err(ApiKeyError::NotRotatable { key_id: key_id.to_string(), reason });
+            return Err(ApiKeyError::NotRotatable {
+                key_id: key_id.to_string(),
+                reason,
+            });
         }
 
         let new = new_key(&environment)?;
-        let args: [DatumWithOid; 3] = [key_id.into(), (&new.digest[..]).into(), new.prefix.as_str().into()];
+        let args: [DatumWithOid; 3] = [
+            key_id.into(),
+            (&new.digest[..]).into(),
+            new.prefix.as_str().into(),
+        ];
         let inserted = storage::update_once(
             client,
             "INSERT INTO api_keys.keys
@@ -276,7 +319,11 @@ fn rotate(key_id: Option<Uuid>, grace: Option<Interval>) -> Result<Rotated> {
             &args,
         )
         .map_err(spi_failed)?;
-        let new_id: Uuid = inserted.first().get(1).map_err(spi_failed)?.expect("RETURNING id");
+        let new_id: Uuid = inserted
+            .first()
+            .get(1)
+            .map_err(spi_failed)?
+            .expect("RETURNING id");
 
         let args: [DatumWithOid; 3] = [key_id.into(), new_id.into(), grace.into()];
         let updated = storage::update_once(
@@ -288,8 +335,11 @@ fn rotate(key_id: Option<Uuid>, grace: Option<Interval>) -> Result<Rotated> {
             &args,
         )
         .map_err(spi_failed)?;
-        let grace_expires_at: TimestampWithTimeZone =
-            updated.first().get(1).map_err(spi_failed)?.expect("RETURNING grace_expires_at");
+        let grace_expires_at: TimestampWithTimeZone = updated
+            .first()
+            .get(1)
+            .map_err(spi_failed)?
+            .expect("RETURNING grace_expires_at");
         Ok((key_id, new_id, new.key, new.prefix, grace_expires_at))
     })
 }
@@ -322,7 +372,9 @@ fn update(
     metadata: Option<JsonB>,
 ) -> Result<bool> {
     forbid_management()?;
-    let Some(key_id) = key_id else { return Ok(false) };
+    let Some(key_id) = key_id else {
+        return Ok(false);
+    };
     let name = name.map(|n| required_text("name", Some(n))).transpose()?;
     let scopes = scopes.map(|s| normalize_scopes(Some(s))).transpose()?;
     let change_cidrs = allowed_cidrs.is_some();
@@ -359,23 +411,6 @@ fn update(
     .map_err(spi_failed)
 }
 
-type Listed = (
-    name!(id, Uuid),
-    name!(name, String),
-    name!(prefix, String),
-    name!(scopes, Vec<String>),
-    name!(allowed_cidrs, Option<Vec<String>>),
-    name!(environment, String),
-    name!(metadata, JsonB),
-    name!(status, String),
-    name!(created_at, TimestampWithTimeZone),
-    name!(expires_at, Option<TimestampWithTimeZone>),
-    name!(last_used_at, Option<TimestampWithTimeZone>),
-    name!(revoked_at, Option<TimestampWithTimeZone>),
-    name!(replaced_by_key_id, Option<Uuid>),
-    name!(grace_expires_at, Option<TimestampWithTimeZone>),
-);
-
 /// `apikey_list`: an owner's keys (all owners when `owner` is NULL), never
 /// the key or its digest.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
@@ -384,11 +419,50 @@ fn apikey_list(
     owner: Option<&str>,
     status: default!(Option<&str>, "'active'"),
     search: default!(Option<&str>, "NULL"),
-) -> TableIterator<'static, Listed> {
+) -> TableIterator<
+    'static,
+    (
+        name!(id, Uuid),
+        name!(name, String),
+        name!(prefix, String),
+        name!(scopes, Vec<String>),
+        name!(allowed_cidrs, Option<Vec<String>>),
+        name!(environment, String),
+        name!(metadata, JsonB),
+        name!(status, String),
+        name!(created_at, TimestampWithTimeZone),
+        name!(expires_at, Option<TimestampWithTimeZone>),
+        name!(last_used_at, Option<TimestampWithTimeZone>),
+        name!(revoked_at, Option<TimestampWithTimeZone>),
+        name!(replaced_by_key_id, Option<Uuid>),
+        name!(grace_expires_at, Option<TimestampWithTimeZone>),
+    ),
+> {
     TableIterator::new(list(owner, status, search).or_raise())
 }
 
-fn list(owner: Option<&str>, status: Option<&str>, search: Option<&str>) -> Result<Vec<Listed>> {
+fn list(
+    owner: Option<&str>,
+    status: Option<&str>,
+    search: Option<&str>,
+) -> Result<
+    Vec<(
+        name!(id, Uuid),
+        name!(name, String),
+        name!(prefix, String),
+        name!(scopes, Vec<String>),
+        name!(allowed_cidrs, Option<Vec<String>>),
+        name!(environment, String),
+        name!(metadata, JsonB),
+        name!(status, String),
+        name!(created_at, TimestampWithTimeZone),
+        name!(expires_at, Option<TimestampWithTimeZone>),
+        name!(last_used_at, Option<TimestampWithTimeZone>),
+        name!(revoked_at, Option<TimestampWithTimeZone>),
+        name!(replaced_by_key_id, Option<Uuid>),
+        name!(grace_expires_at, Option<TimestampWithTimeZone>),
+    )>,
+> {
     let status = status.unwrap_or("all");
     if !matches!(status, "active" | "expired" | "revoked" | "all") {
         return Err(ApiKeyError::invalid_with_hint(

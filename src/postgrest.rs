@@ -23,16 +23,25 @@ pub struct Presented {
 /// operator named a header for it, the client address, from PostgREST's
 /// `request.headers` JSON. Anything unreadable counts as absent.
 pub fn presented(headers_json: Option<&str>, ip_header: Option<&str>) -> Presented {
-    let Some(json) = headers_json else { return Presented::default() };
-    let Ok(serde_json::Value::Object(headers)) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Some(json) = headers_json else {
+        return Presented::default();
+    };
+    let Ok(serde_json::Value::Object(headers)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
         return Presented::default();
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.as_str());
-    let key = header("x-api-key").map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).or_else(|| {
-        let auth = header("authorization")?.trim();
-        let (scheme, token) = auth.split_once(char::is_whitespace)?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
-    });
+    let key = header("x-api-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            let auth = header("authorization")?.trim();
+            let (scheme, token) = auth.split_once(char::is_whitespace)?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
     // Behind a proxy that appends to a list (x-forwarded-for), the last
     // entry is the one the trusted proxy itself saw.
     let client_ip = ip_header
@@ -64,7 +73,9 @@ fn postgrest_authenticate() -> Option<String> {
     let headers = request_headers();
     let ip_header = settings::postgrest_client_ip_header();
     let presented = presented(headers.as_deref(), ip_header.as_deref());
-    let Some(key) = presented.key else { return Some("missing".to_string()) };
+    let Some(key) = presented.key else {
+        return Some("missing".to_string());
+    };
     let ip = presented.client_ip.map(pgrx::Inet);
     match context::authenticate(Some(&key), ip.as_ref(), None) {
         Ok(_) => None,

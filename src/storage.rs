@@ -8,8 +8,7 @@
 use std::cell::RefCell;
 
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::{self, PgBuiltInOids, PgOid};
-use pgrx::prelude::*;
+use pgrx::pg_sys::{self, BuiltinOid, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
 
 /// A statement the extension prepares once per backend.
@@ -55,8 +54,8 @@ impl Stmt {
     }
 
     fn arg_types(self) -> Vec<PgOid> {
-        use PgBuiltInOids::*;
-        let oids: &[PgBuiltInOids] = match self {
+        use BuiltinOid::*;
+        let oids: &[BuiltinOid] = match self {
             Stmt::Lookup => &[BYTEAOID, FLOAT8OID],
             Stmt::TouchLastUsed => &[UUIDOID],
             Stmt::Insert => &[

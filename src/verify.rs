@@ -89,8 +89,9 @@ fn verification_tupdesc() -> PgTupleDesc<'static> {
             pg_sys::Datum::from(0),
             pg_sys::Datum::from(0),
         );
-        PgTupleDesc::for_composite_type_by_oid(typoid)
-            .unwrap_or_else(|| error!("type api_keys.verification is missing; re-create the extension"))
+        PgTupleDesc::for_composite_type_by_oid(typoid).unwrap_or_else(|| {
+            error!("type api_keys.verification is missing; re-create the extension")
+        })
     }
 }
 
@@ -127,7 +128,11 @@ pub fn verify(
     let outer = unsafe { pg_sys::CurrentMemoryContext };
     let parsed = candidate.and_then(|c| key::parse(c.as_bytes()).ok());
     let Some(parsed) = parsed else {
-        return Verdict { code: Code::Malformed, row: answer_row(outer, Code::Malformed, None), identity: None };
+        return Verdict {
+            code: Code::Malformed,
+            row: answer_row(outer, Code::Malformed, None),
+            identity: None,
+        };
     };
     let digest = digest::sha256(candidate.unwrap_or_default());
     debug_assert!(parsed.prefix().len() <= key::MAX_KEY_LEN);
@@ -135,12 +140,18 @@ pub fn verify(
 
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
-        let table = storage::run(client, Stmt::Lookup, &args).unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
+        let table = storage::run(client, Stmt::Lookup, &args)
+            .unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
         if table.is_empty() {
-            return Verdict { code: Code::NotFound, row: answer_row(outer, Code::NotFound, None), identity: None };
+            return Verdict {
+                code: Code::NotFound,
+                row: answer_row(outer, Code::NotFound, None),
+                identity: None,
+            };
         }
         let row = table.first();
-        let flag = |ordinal: usize| -> bool { row.get::<bool>(ordinal).ok().flatten().unwrap_or(false) };
+        let flag =
+            |ordinal: usize| -> bool { row.get::<bool>(ordinal).ok().flatten().unwrap_or(false) };
 
         let code = if flag(col::REVOKED) {
             Code::Revoked
@@ -167,8 +178,16 @@ pub fn verify(
         let key_id = row.get::<pgrx::Uuid>(col::ID).ok().flatten();
         let identity = (want_identity && code == Code::Valid).then(|| Identity {
             key_id: key_id.expect("id is NOT NULL"),
-            owner: row.get::<String>(col::OWNER).ok().flatten().unwrap_or_default(),
-            scopes: row.get::<Vec<String>>(col::SCOPES).ok().flatten().unwrap_or_default(),
+            owner: row
+                .get::<String>(col::OWNER)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            scopes: row
+                .get::<Vec<String>>(col::SCOPES)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         });
         let answer = answer_row(outer, code, Some(found));
 
@@ -179,7 +198,11 @@ pub fn verify(
                     .unwrap_or_else(|e| error!("api_keys last_used_at update failed: {e}"));
             }
         }
-        Verdict { code, row: answer, identity }
+        Verdict {
+            code,
+            row: answer,
+            identity,
+        }
     })
 }
 
@@ -195,8 +218,14 @@ fn network_allows(row: &pgrx::spi::SpiTupleTable<'_>, client_ip: Option<IpAddr>)
 }
 
 fn scope_allows(row: &pgrx::spi::SpiTupleTable<'_>, required: Option<&Scope>) -> bool {
-    let Some(required) = required else { return true };
-    let granted = row.get::<Vec<String>>(col::SCOPES).ok().flatten().unwrap_or_default();
+    let Some(required) = required else {
+        return true;
+    };
+    let granted = row
+        .get::<Vec<String>>(col::SCOPES)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let refs: Vec<&str> = granted.iter().map(String::as_str).collect();
     api_keys_core::scope::any_covers(&refs, required)
 }

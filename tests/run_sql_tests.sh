@@ -51,6 +51,7 @@ export PY
 for t in "${ROOT}"/tests/scenarios/*; do
     name="$(basename "$t")"
     case "$t" in
+        */common.py) continue ;;
         *.py) cmd=("${PY}" "$t") ;;
         *.sh) cmd=(bash "$t") ;;
         *) continue ;;

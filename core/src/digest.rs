@@ -11,7 +11,8 @@ pub fn sha256(key: &str) -> [u8; 32] {
 
 /// HMAC-SHA-256 of the whole key under `pepper`.
 pub fn hmac_sha256(pepper: &[u8], key: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("HMAC takes keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("HMAC takes keys of any length");
     mac.update(key.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -26,7 +27,10 @@ mod tests {
 
     #[test]
     fn sha256_known_answer() {
-        assert_eq!(hex(&sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex(&sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -102,7 +102,11 @@ impl<'a> ParsedKey<'a> {
 pub(crate) fn quoted(value: &str) -> String {
     const MAX: usize = 64;
     let cut: String = value.chars().take(MAX).collect();
-    let more = if value.chars().nth(MAX).is_some() { "…" } else { "" };
+    let more = if value.chars().nth(MAX).is_some() {
+        "…"
+    } else {
+        ""
+    };
     format!("{:?}{more}", cut)
 }
 
@@ -111,7 +115,9 @@ fn label_ok(value: &[u8]) -> bool {
         Some((first, rest)) => {
             value.len() <= MAX_LABEL_LEN
                 && first.is_ascii_lowercase()
-                && rest.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         }
         None => false,
     }
@@ -122,7 +128,10 @@ pub fn validate_label(kind: LabelKind, value: &str) -> Result<(), KeyError> {
     if label_ok(value.as_bytes()) {
         Ok(())
     } else {
-        Err(KeyError::InvalidLabel { kind: kind.name(), value: quoted(value) })
+        Err(KeyError::InvalidLabel {
+            kind: kind.name(),
+            value: quoted(value),
+        })
     }
 }
 
@@ -162,7 +171,11 @@ pub fn generate(brand: &str, environment: &str) -> Result<NewKey, KeyError> {
     let prefix_len = brand.len() + environment.len() + 2 + PREFIX_BODY_CHARS;
     let prefix = key[..prefix_len].to_string();
     let digest = crate::digest::sha256(&key);
-    Ok(NewKey { key, prefix, digest })
+    Ok(NewKey {
+        key,
+        prefix,
+        digest,
+    })
 }
 
 /// Parse a presented key. Any input, of any length or bytes, is answered
@@ -172,7 +185,10 @@ pub fn parse(candidate: &[u8]) -> Result<ParsedKey<'_>, Malformed> {
     if candidate.len() > MAX_KEY_LEN {
         return Err(Malformed::TooLong);
     }
-    if !candidate.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+    if !candidate
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
         return Err(Malformed::BadCharacter);
     }
     // Only ASCII from here on, so every slice is on a char boundary.
@@ -194,7 +210,12 @@ pub fn parse(candidate: &[u8]) -> Result<ParsedKey<'_>, Malformed> {
     if checksum(&candidate[..split]) != candidate[split..] {
         return Err(Malformed::BadChecksum);
     }
-    Ok(ParsedKey { brand, environment, body, whole })
+    Ok(ParsedKey {
+        brand,
+        environment,
+        body,
+        whole,
+    })
 }
 
 /// Whether `candidate` is a well-formed key with a correct checksum.
@@ -212,16 +233,24 @@ mod tests {
         let k = generate("ak", "live").unwrap();
         assert!(k.key.starts_with("ak_live_"));
         assert_eq!(k.key.len(), "ak_live_".len() + BODY_LEN);
-        assert!(k.key["ak_live_".len()..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(k.key["ak_live_".len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(k.prefix, &k.key[..16]);
         assert_eq!(k.digest, crate::digest::sha256(&k.key));
         let p = parse(k.key.as_bytes()).unwrap();
-        assert_eq!((p.brand, p.environment, p.prefix()), ("ak", "live", k.prefix.as_str()));
+        assert_eq!(
+            (p.brand, p.environment, p.prefix()),
+            ("ak", "live", k.prefix.as_str())
+        );
     }
 
     #[test]
     fn keys_differ() {
-        assert_ne!(generate("ak", "live").unwrap().key, generate("ak", "live").unwrap().key);
+        assert_ne!(
+            generate("ak", "live").unwrap().key,
+            generate("ak", "live").unwrap().key
+        );
     }
 
     #[test]
@@ -236,19 +265,48 @@ mod tests {
         for ok in ["a", "ak", "live", "test", "a1", "abcdefghijklmnop"] {
             assert!(validate_label(LabelKind::Brand, ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "Live", "1a", "a-b", "a_b", "abcdefghijklmnopq", "é", "a b"] {
-            assert!(validate_label(LabelKind::Environment, bad).is_err(), "{bad}");
+        for bad in [
+            "",
+            "A",
+            "Live",
+            "1a",
+            "a-b",
+            "a_b",
+            "abcdefghijklmnopq",
+            "é",
+            "a b",
+        ] {
+            assert!(
+                validate_label(LabelKind::Environment, bad).is_err(),
+                "{bad}"
+            );
         }
-        let msg = validate_label(LabelKind::Environment, "Live!").unwrap_err().to_string();
-        assert_eq!(msg, "invalid environment \"Live!\": must match [a-z][a-z0-9]{0,15}");
-        let long = validate_label(LabelKind::Brand, &"x".repeat(10_000)).unwrap_err().to_string();
+        let msg = validate_label(LabelKind::Environment, "Live!")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "invalid environment \"Live!\": must match [a-z][a-z0-9]{0,15}"
+        );
+        let long = validate_label(LabelKind::Brand, &"x".repeat(10_000))
+            .unwrap_err()
+            .to_string();
         assert!(long.len() < 150, "{long}");
     }
 
     #[test]
     fn generate_rejects_bad_labels() {
-        assert!(matches!(generate("Ak", "live"), Err(KeyError::InvalidLabel { kind: "brand", .. })));
-        assert!(matches!(generate("ak", ""), Err(KeyError::InvalidLabel { kind: "environment", .. })));
+        assert!(matches!(
+            generate("Ak", "live"),
+            Err(KeyError::InvalidLabel { kind: "brand", .. })
+        ));
+        assert!(matches!(
+            generate("ak", ""),
+            Err(KeyError::InvalidLabel {
+                kind: "environment",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -266,7 +324,10 @@ mod tests {
         assert_eq!(parse(b"ak_live_\0"), Err(Malformed::BadCharacter));
         assert_eq!(parse("ak_live_é".as_bytes()), Err(Malformed::BadCharacter));
         assert_eq!(parse(&k.as_bytes()[..k.len() - 1]), Err(Malformed::BadBody));
-        assert_eq!(parse(format!("Ak{}", &k[2..]).as_bytes()), Err(Malformed::BadBrand));
+        assert_eq!(
+            parse(format!("Ak{}", &k[2..]).as_bytes()),
+            Err(Malformed::BadBrand)
+        );
         let made_up = format!("ak_live_{}", "a".repeat(BODY_LEN));
         assert_eq!(parse(made_up.as_bytes()), Err(Malformed::BadChecksum));
     }

@@ -6,8 +6,7 @@ SELECT id AS key_id, key, prefix, created_at, expires_at
 -- The key's format: brand, environment, body; the prefix starts it.
 SELECT :'key' ~ '^ak_live_[A-Za-z0-9]{49}$' AS well_formed,
        length(:'key') <= 128 AS short_enough,
-       :'prefix' = left(:'key', length('ak_live_') + 8) AS prefix_starts_key,
-       :'expires_at' = '' AS never_expires;
+       :'prefix' = left(:'key', length('ak_live_') + 8) AS prefix_starts_key;
 
 -- Verify: every field of the answer.
 SELECT valid, code, key_id = :'key_id'::uuid AS same_id, owner, name, scopes, environment, metadata, expires_at
