@@ -70,7 +70,15 @@ install_extension() {
     [ "${API_KEYS_RELEASE:-0}" = 1 ] && flags+=(--release)
     [ "$(id -u)" = 0 ] || flags+=(--sudo)
     say "building and installing the extension"
-    (cd "${ROOT}" && cargo pgrx install "${flags[@]}" >/dev/null)
+    # The system's extension directory is shared: never swap the library
+    # under a test run that is using it (see with_installed_extension).
+    (cd "${ROOT}" && flock -x "${INSTALL_LOCK}" cargo pgrx install "${flags[@]}" >/dev/null)
+}
+
+# Run a command while no one replaces the installed extension.
+INSTALL_LOCK="/tmp/api_keys.install.lock"
+with_installed_extension() {
+    flock -s "${INSTALL_LOCK}" "$@"
 }
 
 # A throwaway cluster: cluster_start DIR PORT [extra postgresql.conf lines].
