@@ -413,6 +413,8 @@ fn update(
 
 /// `apikey_list`: an owner's keys (all owners when `owner` is NULL), never
 /// the key or its digest.
+// pgrx needs the row type written out where `name!` is used.
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn apikey_list(

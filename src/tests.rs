@@ -1,8 +1,156 @@
-//! `#[pg_test]`s of the pgrx layer.
+// `#[pg_test]`s of the pgrx layer: each runs inside a transaction of a real
+// server started by `cargo pgrx test`. Included into `mod tests` in lib.rs.
 use pgrx::prelude::*;
 
+use crate::verify::{self, Code};
+
+fn create(owner: &str, scopes: &str) -> (pgrx::Uuid, String) {
+    Spi::get_two::<pgrx::Uuid, String>(&format!(
+        "SELECT id, key FROM api_keys.apikey_create('{owner}', 'test key', '{scopes}')"
+    ))
+    .map(|(id, key)| (id.unwrap(), key.unwrap()))
+    .unwrap()
+}
+
+fn code_of(key: &str, extra: &str) -> String {
+    Spi::get_one_with_args::<String>(
+        &format!("SELECT (api_keys.apikey_verify($1{extra})).code"),
+        &[key.into()],
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// One line per case: input => expected code, through the Rust entry point
+/// (which also takes strings SQL text cannot carry, such as NUL bytes).
+macro_rules! malformed_cases {
+    ($($name:ident: $input:expr,)*) => {$(
+        #[pg_test]
+        fn $name() {
+            let v = verify::verify(Some($input), None, None, false);
+            assert_eq!(v.code, Code::Malformed);
+            assert!(v.identity.is_none());
+        }
+    )*};
+}
+
+malformed_cases! {
+    malformed_empty: "",
+    malformed_nul: "ak_live_\0\0\0",
+    malformed_nul_inside_valid_shape: &format!("ak_live_{}\0", "a".repeat(48)),
+    malformed_megabyte: &"k".repeat(1 << 20),
+    malformed_unicode: "ak_live_ключ",
+    malformed_wrong_checksum: &format!("ak_live_{}", "a".repeat(49)),
+}
+
 #[pg_test]
-fn verify_malformed_without_table_access() {
-    let code = Spi::get_one::<String>("SELECT (api_keys.apikey_verify('nope')).code").unwrap();
-    assert_eq!(code.as_deref(), Some("malformed"));
+fn null_key_is_malformed() {
+    assert_eq!(verify::verify(None, None, None, false).code, Code::Malformed);
+}
+
+#[pg_test]
+fn create_verify_revoke() {
+    let (id, key) = create("acme", "{read:docs/*}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(code_of(&key, ", 'read:docs/1'"), "valid");
+    assert_eq!(code_of(&key, ", 'write:docs/1'"), "insufficient_scope");
+    let revoked = Spi::get_one_with_args::<bool>("SELECT api_keys.apikey_revoke($1)", &[id.into()]).unwrap();
+    assert_eq!(revoked, Some(true));
+    assert_eq!(code_of(&key, ""), "revoked");
+}
+
+#[pg_test]
+fn verify_answer_carries_the_key() {
+    let (id, key) = create("acme", "{read}");
+    let v = verify::verify(Some(&key), None, None, true);
+    assert_eq!(v.code, Code::Valid);
+    let identity = v.identity.expect("identity of a valid key");
+    assert_eq!(identity.key_id, id);
+    assert_eq!(identity.owner, "acme");
+    assert_eq!(identity.scopes, vec!["read:*".to_string()]);
+}
+
+#[pg_test]
+fn authenticate_sets_the_context() {
+    let (id, key) = create("tenant", "{read:documents}");
+    let got = Spi::get_one_with_args::<pgrx::Uuid>("SELECT api_keys.apikey_authenticate($1)", &[key.as_str().into()]);
+    assert_eq!(got.unwrap(), Some(id));
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.apikey_current_owner()").unwrap().as_deref(), Some("tenant"));
+    assert_eq!(Spi::get_one::<bool>("SELECT api_keys.apikey_has_scope('read:documents')").unwrap(), Some(true));
+    assert_eq!(Spi::get_one::<bool>("SELECT api_keys.apikey_has_scope('write:documents')").unwrap(), Some(false));
+}
+
+#[pg_test]
+fn no_context_without_authentication() {
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.apikey_current_owner()").unwrap(), None);
+    assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT api_keys.apikey_current_key_id()").unwrap(), None);
+    assert_eq!(Spi::get_one::<bool>("SELECT api_keys.apikey_has_scope('read')").unwrap(), Some(false));
+}
+
+#[pg_test(error = "invalid value for parameter \"api_keys.current_key\": \"{\"key_id\":\"00000000-0000-0000-0000-000000000000\",\"owner\":\"x\",\"scopes\":[]}\"")]
+fn context_cannot_be_forged_with_set_config() {
+    Spi::run(
+        "SELECT set_config('api_keys.current_key', '{\"key_id\":\"00000000-0000-0000-0000-000000000000\",\"owner\":\"x\",\"scopes\":[]}', true)",
+    )
+    .unwrap();
+}
+
+#[pg_test(error = "API keys cannot manage API keys")]
+fn management_refused_in_key_transaction() {
+    let (_, key) = create("tenant", "{}");
+    Spi::run_with_args("SELECT api_keys.apikey_authenticate($1)", &[key.as_str().into()]).unwrap();
+    Spi::run("SELECT * FROM api_keys.apikey_create('tenant', 'from a key')").unwrap();
+}
+
+#[pg_test(error = "API key not accepted: not_found")]
+fn authenticate_refuses_unknown_key() {
+    let key = api_keys_core::key::generate("ak", "live").unwrap().key;
+    Spi::run_with_args("SELECT api_keys.apikey_authenticate($1)", &[key.as_str().into()]).unwrap();
+}
+
+#[pg_test(error = "invalid scope \"read:a//b\": empty resource segment")]
+fn invalid_required_scope_raises() {
+    Spi::run("SELECT api_keys.apikey_verify('x', 'read:a//b')").unwrap();
+}
+
+#[pg_test]
+fn last_used_at_is_recorded_once_per_resolution() {
+    let (id, key) = create("acme", "{}");
+    code_of(&key, "");
+    let first = Spi::get_one_with_args::<pgrx::datum::TimestampWithTimeZone>(
+        "SELECT last_used_at FROM api_keys.keys WHERE id = $1",
+        &[id.into()],
+    )
+    .unwrap();
+    assert!(first.is_some(), "a successful verification records its use");
+    let changed = Spi::get_one_with_args::<bool>(
+        "UPDATE api_keys.keys SET last_used_at = now() - interval '10 seconds' WHERE id = $1 RETURNING true",
+        &[id.into()],
+    );
+    assert_eq!(changed.unwrap(), Some(true));
+    code_of(&key, "");
+    let recent = Spi::get_one_with_args::<bool>(
+        "SELECT last_used_at < now() FROM api_keys.keys WHERE id = $1",
+        &[id.into()],
+    )
+    .unwrap();
+    assert_eq!(recent, Some(true), "within the resolution the row is not updated again");
+}
+
+#[pg_test]
+fn postgrest_hook_reads_headers() {
+    let (_, key) = create("tenant", "{}");
+    Spi::run_with_args(
+        "SELECT set_config('request.headers', json_build_object('x-api-key', $1::text)::text, true)",
+        &[key.as_str().into()],
+    )
+    .unwrap();
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.postgrest_authenticate()").unwrap(), None);
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.apikey_current_owner()").unwrap().as_deref(), Some("tenant"));
+}
+
+#[pg_test]
+fn postgrest_hook_reports_missing_key() {
+    Spi::run("SELECT set_config('request.headers', '{\"accept\": \"*/*\"}', true)").unwrap();
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.postgrest_authenticate()").unwrap().as_deref(), Some("missing"));
 }

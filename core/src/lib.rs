@@ -5,5 +5,6 @@
 
 pub mod cidr;
 pub mod digest;
+pub mod headers;
 pub mod key;
 pub mod scope;
