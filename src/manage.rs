@@ -443,6 +443,7 @@ fn apikey_list(
     TableIterator::new(list(owner, status, search).or_raise())
 }
 
+#[allow(clippy::type_complexity)]
 fn list(
     owner: Option<&str>,
     status: Option<&str>,
