@@ -64,21 +64,33 @@ python_with_psycopg() {
     echo "${venv}/bin/python"
 }
 
+# The system's extension directory is shared by every checkout on this
+# machine: an install and the tests that use it run under one lock. A test
+# run against what is installed holds it shared; an install holds it
+# exclusively (API_KEYS_LOCKED=1 says this process tree holds it already).
+INSTALL_LOCK="/tmp/api_keys.install.lock"
+
 # Build the extension and install it into the system's PostgreSQL.
 install_extension() {
     local flags=(--pg-config "${PG_CONFIG}")
     [ "${API_KEYS_RELEASE:-0}" = 1 ] && flags+=(--release)
     [ "$(id -u)" = 0 ] || flags+=(--sudo)
     say "building and installing the extension"
-    # The system's extension directory is shared: never swap the library
-    # under a test run that is using it (see with_installed_extension).
-    (cd "${ROOT}" && flock -x "${INSTALL_LOCK}" cargo pgrx install "${flags[@]}" >/dev/null)
+    if [ "${API_KEYS_LOCKED:-0}" = 1 ]; then
+        (cd "${ROOT}" && cargo pgrx install "${flags[@]}" >/dev/null)
+    else
+        (cd "${ROOT}" && flock -x "${INSTALL_LOCK}" cargo pgrx install "${flags[@]}" >/dev/null)
+    fi
 }
 
-# Run a command while no one replaces the installed extension.
-INSTALL_LOCK="/tmp/api_keys.install.lock"
-with_installed_extension() {
-    flock -s "${INSTALL_LOCK}" "$@"
+# Run a command holding the install lock: `exclusive` or `shared`.
+with_install_lock() {
+    local mode="$1"; shift
+    if [ "${API_KEYS_LOCKED:-0}" = 1 ]; then
+        "$@"
+    else
+        flock "--${mode}" "${INSTALL_LOCK}" env API_KEYS_LOCKED=1 "$@"
+    fi
 }
 
 # A throwaway cluster: cluster_start DIR PORT [extra postgresql.conf lines].

@@ -22,12 +22,11 @@ cargo test -p api_keys_core 2>&1 | tee "${LOG}/core.log" || status=1
 
 say "2/3 #[pg_test] tests"
 PGDATA_DIR="$(scratch_dir pgtest)"
-flock -x "${INSTALL_LOCK}" cargo pgrx test pg15 --runas "$(pg_os_user)" --pgdata "${PGDATA_DIR}/data" 2>&1 | tee "${LOG}/pgtest.log" || status=1
+with_install_lock exclusive cargo pgrx test pg15 --runas "$(pg_os_user)" --pgdata "${PGDATA_DIR}/data" 2>&1 | tee "${LOG}/pgtest.log" || status=1
 rm -rf "${PGDATA_DIR}"
 
 say "3/3 SQL-level tests"
-install_extension
-with_installed_extension bash tests/run_sql_tests.sh 2>&1 | tee "${LOG}/sql.log" || status=1
+bash tests/run_sql_tests.sh --install 2>&1 | tee "${LOG}/sql.log" || status=1
 
 # One closing line over all three kinds.
 count() { grep -hoE "$1" "${LOG}"/*.log | awk '{ n += $1 } END { print n + 0 }'; }

@@ -2,8 +2,18 @@
 # SQL-level tests: a throwaway cluster, the pg_regress suite (tests/pg_regress,
 # one behaviour per file, expected output beside it), then the scenario tests
 # (tests/scenarios: several real sessions, pg_dump/restore, pgbouncer).
-# Assumes the extension is installed (scripts/test.sh does that).
+#
+#   tests/run_sql_tests.sh            test what is installed
+#   tests/run_sql_tests.sh --install  build and install this checkout first
+# Either way no other checkout can swap the installed extension meanwhile.
 source "$(dirname "$0")/../scripts/common.sh"
+if [ "${API_KEYS_LOCKED:-0}" != 1 ]; then
+    mode=shared
+    [ "${1:-}" = "--install" ] && mode=exclusive
+    with_install_lock "${mode}" bash "$0" "$@"
+    exit $?
+fi
+[ "${1:-}" = "--install" ] && install_extension
 
 PORT="${API_KEYS_TEST_PORT:-54329}"
 DIR="$(scratch_dir sqltests)"
