@@ -29,9 +29,13 @@ CREATE TABLE api_keys.keys (
     revoked_at         timestamptz,
     replaced_by_key_id uuid        REFERENCES api_keys.keys (id),
     grace_expires_at   timestamptz,                 -- set by rotation
+    rotation_interval  interval,                    -- NULL: no rotation policy
+    webhook_url        text,                        -- where a worker delivers this key's events
     CONSTRAINT keys_digest_length CHECK (pg_catalog.octet_length(digest) = 32),
     CONSTRAINT keys_rotation_complete
-        CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL))
+        CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL)),
+    CONSTRAINT keys_rotation_interval_positive CHECK (rotation_interval > interval '0'),
+    CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://')
 );
 CREATE UNIQUE INDEX keys_digest_idx ON api_keys.keys (digest);
 CREATE INDEX keys_owner_idx ON api_keys.keys (owner, created_at);
@@ -43,6 +47,41 @@ COMMENT ON TABLE api_keys.keys IS
 
 -- pg_dump keeps the keys: dump and restore leave every key working.
 SELECT pg_catalog.pg_extension_config_dump('api_keys.keys', '');
+
+-- What happened to which key, when, and by which role: appended by every
+-- management function (and by apikey_announce_due), never updated. Holds no
+-- secret. Sent with NOTIFY api_keys_events as it is written.
+CREATE TABLE api_keys.events (
+    id           uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    action       text        NOT NULL CHECK (action IN ('created', 'updated', 'rotated', 'revoked',
+                                                        'rotation_due', 'expiring')),
+    key_id       uuid        NOT NULL,   -- no foreign key: history outlives a deleted key row
+    owner        text        NOT NULL,
+    session_role text        NOT NULL,   -- session_user
+    acting_role  text        NOT NULL,   -- the role in effect (SET ROLE), not the definer
+    changes      jsonb       NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_owner_at_idx ON api_keys.events (owner, at);
+CREATE INDEX events_key_idx ON api_keys.events (key_id, action);
+
+COMMENT ON TABLE api_keys.events IS
+    'Audit log of the api_keys extension: one row per key event, append-only, no secrets.';
+
+SELECT pg_catalog.pg_extension_config_dump('api_keys.events', '');
+
+CREATE FUNCTION api_keys.events_append_only() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'api_keys.events is append-only'
+        USING ERRCODE = '42501',
+              HINT = 'To prune old events, a superuser disables trigger events_append_only first.';
+END
+$$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON api_keys.events
+    FOR EACH ROW EXECUTE FUNCTION api_keys.events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON api_keys.events
+    FOR EACH STATEMENT EXECUTE FUNCTION api_keys.events_append_only();
 
 -- What apikey_verify answers.
 CREATE TYPE api_keys.verification AS (

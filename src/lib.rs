@@ -8,6 +8,8 @@
 //! - [`verify`]: the hot path, `apikey_verify`;
 //! - [`context`]: the unforgeable per-transaction key context for RLS;
 //! - [`manage`]: create, revoke, rotate, update, list;
+//! - [`events`]: the audit table and NOTIFY of every management action;
+//! - [`lifecycle`]: rotation policy, expiry warnings, an owner's history;
 //! - [`postgrest`]: the PostgREST pre-request hook;
 //! - [`error`]: every user-facing error and its SQLSTATE.
 //!
@@ -17,6 +19,8 @@ use pgrx::prelude::*;
 
 pub mod context;
 pub mod error;
+pub mod events;
+pub mod lifecycle;
 pub mod manage;
 pub mod postgrest;
 pub mod settings;

@@ -1,13 +1,14 @@
 //! Key management: create, revoke, rotate, update, list. Granted to
 //! `api_keys_admin`; refused inside a key-authenticated transaction.
 
-use api_keys_core::{cidr, key, scope};
+use api_keys_core::{cidr, digest, key, lifecycle, scope};
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::context::forbid_management;
 use crate::error::{warn, ApiKeyError, OrRaise, Result};
+use crate::events::{self, Action};
 use crate::settings;
 use crate::storage::{self, Stmt};
 
@@ -111,15 +112,48 @@ fn validate_environment(environment: Option<&str>) -> Result<&str> {
     Ok(env)
 }
 
-/// A freshly generated key under the current brand.
+/// A freshly generated key under the current brand, its digest under the
+/// newest pepper when one is configured.
 fn new_key(environment: &str) -> Result<key::NewKey> {
-    key::generate(&settings::brand(), environment).map_err(|e| ApiKeyError::invalid(e.to_string()))
+    let mut new = key::generate(&settings::brand(), environment)
+        .map_err(|e| ApiKeyError::invalid(e.to_string()))?;
+    new.digest = settings::with_peppers(|peppers| digest::for_storage(peppers, &new.key));
+    Ok(new)
+}
+
+/// A rotation interval must be positive; `'0'` (in an update) clears it.
+fn normalize_rotation_interval(interval: Option<Interval>) -> Result<Option<Interval>> {
+    match interval {
+        Some(i) if is_negative(&i) => Err(ApiKeyError::invalid(format!(
+            "rotation_interval {i} is negative"
+        ))),
+        Some(i) if is_zero(&i) => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// A webhook address must be http or https; `''` (in an update) clears it.
+fn normalize_webhook_url(url: Option<&str>) -> Result<Option<&str>> {
+    match url {
+        None | Some("") => Ok(None),
+        Some(u) => lifecycle::validate_webhook_url(u)
+            .map(Some)
+            .map_err(|e| ApiKeyError::invalid(e.to_string())),
+    }
+}
+
+/// A value for an event's `changes` (times in ISO 8601, whatever DateStyle).
+pub(crate) fn shown<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
+// The Rust names of the functions whose signature changed in 0.2.0 carry
+// the version: their C symbols must differ from 0.1.0's, which `legacy`
+// answers with a clear error until `ALTER EXTENSION api_keys UPDATE` runs.
+#[pg_extern(name = "apikey_create", volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn apikey_create(
+fn apikey_create_v2(
     owner: Option<&str>,
     name: Option<&str>,
     scopes: default!(Option<Vec<Option<String>>>, "'{}'"),
@@ -127,6 +161,8 @@ fn apikey_create(
     allowed_cidrs: default!(Option<Vec<Option<String>>>, "NULL"),
     environment: default!(Option<&str>, "'live'"),
     metadata: default!(Option<JsonB>, "'{}'"),
+    rotation_interval: default!(Option<Interval>, "NULL"),
+    webhook_url: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -137,7 +173,7 @@ fn apikey_create(
         name!(expires_at, Option<TimestampWithTimeZone>),
     ),
 > {
-    let row = create(
+    let row = create(NewKeyArgs {
         owner,
         name,
         scopes,
@@ -145,19 +181,28 @@ fn apikey_create(
         allowed_cidrs,
         environment,
         metadata,
-    )
+        rotation_interval,
+        webhook_url,
+    })
     .or_raise();
     TableIterator::once(row)
 }
 
-fn create(
-    owner: Option<&str>,
-    name: Option<&str>,
+/// `apikey_create`'s arguments, as given.
+struct NewKeyArgs<'a> {
+    owner: Option<&'a str>,
+    name: Option<&'a str>,
     scopes: Option<Vec<Option<String>>>,
     expires_at: Option<TimestampWithTimeZone>,
     allowed_cidrs: Option<Vec<Option<String>>>,
-    environment: Option<&str>,
+    environment: Option<&'a str>,
     metadata: Option<JsonB>,
+    rotation_interval: Option<Interval>,
+    webhook_url: Option<&'a str>,
+}
+
+fn create(
+    args: NewKeyArgs<'_>,
 ) -> Result<(
     name!(id, Uuid),
     name!(key, String),
@@ -166,17 +211,29 @@ fn create(
     name!(expires_at, Option<TimestampWithTimeZone>),
 )> {
     forbid_management()?;
-    let owner = required_text("owner", owner)?;
-    let name = required_text("name", name)?;
-    let environment = validate_environment(environment)?;
-    let scopes = normalize_scopes(scopes)?;
-    let allowed_cidrs = normalize_cidrs(allowed_cidrs)?;
-    let expires_at = normalize_expiry(expires_at)?;
-    let metadata = normalize_metadata(metadata)?;
+    let owner = required_text("owner", args.owner)?;
+    let name = required_text("name", args.name)?;
+    let environment = validate_environment(args.environment)?;
+    let scopes = normalize_scopes(args.scopes)?;
+    let allowed_cidrs = normalize_cidrs(args.allowed_cidrs)?;
+    let expires_at = normalize_expiry(args.expires_at)?;
+    let metadata = normalize_metadata(args.metadata)?;
+    let rotation_interval = normalize_rotation_interval(args.rotation_interval)?;
+    let webhook_url = normalize_webhook_url(args.webhook_url)?;
     let new = new_key(environment)?;
+    let changes = serde_json::json!({
+        "name": name,
+        "scopes": scopes,
+        "allowed_cidrs": allowed_cidrs,
+        "environment": environment,
+        "metadata": metadata.0,
+        "expires_at": shown(&expires_at),
+        "rotation_interval": shown(&rotation_interval),
+        "webhook_url": webhook_url,
+    });
 
     let (id, created_at) = Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 9] = [
+        let args: [DatumWithOid; 11] = [
             (&new.digest[..]).into(),
             new.prefix.as_str().into(),
             owner.into(),
@@ -186,10 +243,15 @@ fn create(
             environment.into(),
             metadata.into(),
             expires_at.into(),
+            rotation_interval.into(),
+            webhook_url.into(),
         ];
         let table = storage::run(client, Stmt::Insert, &args)?.first();
         let id: Option<Uuid> = table.get(1)?;
         let created_at: Option<TimestampWithTimeZone> = table.get(2)?;
+        if let Some(id) = id {
+            events::record(client, Action::Created, id, changes)?;
+        }
         Ok::<_, pgrx::spi::SpiError>((id, created_at))
     })
     .unwrap_or_else(|e| error!("api_keys: storing the key failed: {e}"));
@@ -219,7 +281,11 @@ fn apikey_revoke(key_id: Uuid) -> bool {
              RETURNING id",
             &args,
         )?;
-        Ok::<_, pgrx::spi::SpiError>(!table.is_empty())
+        let revoked = !table.is_empty();
+        if revoked {
+            events::record(client, Action::Revoked, key_id, serde_json::json!({}))?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(revoked)
     })
     .unwrap_or_else(|e| error!("api_keys: revoke failed: {e}"))
 }
@@ -244,12 +310,16 @@ fn apikey_rotate(
     TableIterator::once(rotate(key_id, grace).or_raise())
 }
 
-fn is_negative(i: &Interval) -> bool {
+pub(crate) fn is_negative(i: &Interval) -> bool {
     // The same normalization PostgreSQL's interval comparison uses.
     let total = i128::from(i.months()) * 30 * 86_400_000_000
         + i128::from(i.days()) * 86_400_000_000
         + i128::from(i.micros());
     total < 0
+}
+
+fn is_zero(i: &Interval) -> bool {
+    i.months() == 0 && i.days() == 0 && i.micros() == 0
 }
 
 fn rotate(
@@ -312,8 +382,10 @@ fn rotate(
         let inserted = storage::update_once(
             client,
             "INSERT INTO api_keys.keys
-                    (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata, expires_at)
-             SELECT $2, $3, owner, name, scopes, allowed_cidrs, environment, metadata, expires_at
+                    (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
+                     expires_at, rotation_interval, webhook_url)
+             SELECT $2, $3, owner, name, scopes, allowed_cidrs, environment, metadata,
+                    expires_at, rotation_interval, webhook_url
                FROM api_keys.keys WHERE id = $1
              RETURNING id",
             &args,
@@ -340,6 +412,23 @@ fn rotate(
             .get(1)
             .map_err(spi_failed)?
             .expect("RETURNING grace_expires_at");
+        events::record(
+            client,
+            Action::Rotated,
+            key_id,
+            serde_json::json!({
+                "replaced_by_key_id": new_id.to_string(),
+                "grace_expires_at": shown(&grace_expires_at),
+            }),
+        )
+        .map_err(spi_failed)?;
+        events::record(
+            client,
+            Action::Created,
+            new_id,
+            serde_json::json!({ "rotated_from_key_id": key_id.to_string() }),
+        )
+        .map_err(spi_failed)?;
         Ok((key_id, new_id, new.key, new.prefix, grace_expires_at))
     })
 }
@@ -349,42 +438,95 @@ fn spi_failed(e: pgrx::spi::SpiError) -> ApiKeyError {
 }
 
 /// `apikey_update`: NULL leaves a field as it is; `allowed_cidrs => '{}'`
-/// clears the network list, `expires_at => 'infinity'` clears the expiry.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
+/// clears the network list, `expires_at => 'infinity'` clears the expiry,
+/// `rotation_interval => '0'` the rotation policy, `webhook_url => ''` the
+/// webhook.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(name = "apikey_update", volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn apikey_update(
+fn apikey_update_v2(
     key_id: Option<Uuid>,
     name: default!(Option<&str>, "NULL"),
     scopes: default!(Option<Vec<Option<String>>>, "NULL"),
     allowed_cidrs: default!(Option<Vec<Option<String>>>, "NULL"),
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
     metadata: default!(Option<JsonB>, "NULL"),
+    rotation_interval: default!(Option<Interval>, "NULL"),
+    webhook_url: default!(Option<&str>, "NULL"),
 ) -> bool {
-    update(key_id, name, scopes, allowed_cidrs, expires_at, metadata).or_raise()
+    update(UpdateArgs {
+        key_id,
+        name,
+        scopes,
+        allowed_cidrs,
+        expires_at,
+        metadata,
+        rotation_interval,
+        webhook_url,
+    })
+    .or_raise()
 }
 
-fn update(
+/// `apikey_update`'s arguments, as given.
+struct UpdateArgs<'a> {
     key_id: Option<Uuid>,
-    name: Option<&str>,
+    name: Option<&'a str>,
     scopes: Option<Vec<Option<String>>>,
     allowed_cidrs: Option<Vec<Option<String>>>,
     expires_at: Option<TimestampWithTimeZone>,
     metadata: Option<JsonB>,
-) -> Result<bool> {
+    rotation_interval: Option<Interval>,
+    webhook_url: Option<&'a str>,
+}
+
+fn update(args: UpdateArgs<'_>) -> Result<bool> {
     forbid_management()?;
-    let Some(key_id) = key_id else {
+    let Some(key_id) = args.key_id else {
         return Ok(false);
     };
-    let name = name.map(|n| required_text("name", Some(n))).transpose()?;
-    let scopes = scopes.map(|s| normalize_scopes(Some(s))).transpose()?;
-    let change_cidrs = allowed_cidrs.is_some();
-    let allowed_cidrs = normalize_cidrs(allowed_cidrs)?;
-    let change_expiry = expires_at.is_some();
-    let expires_at = normalize_expiry(expires_at)?;
-    let metadata = metadata.map(|m| normalize_metadata(Some(m))).transpose()?;
+    let name = args
+        .name
+        .map(|n| required_text("name", Some(n)))
+        .transpose()?;
+    let scopes = args.scopes.map(|s| normalize_scopes(Some(s))).transpose()?;
+    let change_cidrs = args.allowed_cidrs.is_some();
+    let allowed_cidrs = normalize_cidrs(args.allowed_cidrs)?;
+    let change_expiry = args.expires_at.is_some();
+    let expires_at = normalize_expiry(args.expires_at)?;
+    let metadata = args
+        .metadata
+        .map(|m| normalize_metadata(Some(m)))
+        .transpose()?;
+    let change_rotation = args.rotation_interval.is_some();
+    let rotation_interval = normalize_rotation_interval(args.rotation_interval)?;
+    let change_webhook = args.webhook_url.is_some();
+    let webhook_url = normalize_webhook_url(args.webhook_url)?;
+
+    let mut changes = serde_json::Map::new();
+    if let Some(n) = name {
+        changes.insert("name".into(), n.into());
+    }
+    if let Some(s) = &scopes {
+        changes.insert("scopes".into(), s.clone().into());
+    }
+    if change_cidrs {
+        changes.insert("allowed_cidrs".into(), serde_json::json!(allowed_cidrs));
+    }
+    if change_expiry {
+        changes.insert("expires_at".into(), shown(&expires_at));
+    }
+    if let Some(m) = &metadata {
+        changes.insert("metadata".into(), m.0.clone());
+    }
+    if change_rotation {
+        changes.insert("rotation_interval".into(), shown(&rotation_interval));
+    }
+    if change_webhook {
+        changes.insert("webhook_url".into(), serde_json::json!(webhook_url));
+    }
 
     Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 8] = [
+        let args: [DatumWithOid; 12] = [
             key_id.into(),
             name.into(),
             scopes.into(),
@@ -393,20 +535,30 @@ fn update(
             change_expiry.into(),
             expires_at.into(),
             metadata.into(),
+            change_rotation.into(),
+            rotation_interval.into(),
+            change_webhook.into(),
+            webhook_url.into(),
         ];
         let table = storage::update_once(
             client,
             "UPDATE api_keys.keys
-                SET name          = COALESCE($2, name),
-                    scopes        = COALESCE($3, scopes),
-                    allowed_cidrs = CASE WHEN $4 THEN $5 ELSE allowed_cidrs END,
-                    expires_at    = CASE WHEN $6 THEN $7 ELSE expires_at END,
-                    metadata      = COALESCE($8, metadata)
+                SET name              = COALESCE($2, name),
+                    scopes            = COALESCE($3, scopes),
+                    allowed_cidrs     = CASE WHEN $4 THEN $5 ELSE allowed_cidrs END,
+                    expires_at        = CASE WHEN $6 THEN $7 ELSE expires_at END,
+                    metadata          = COALESCE($8, metadata),
+                    rotation_interval = CASE WHEN $9 THEN $10 ELSE rotation_interval END,
+                    webhook_url       = CASE WHEN $11 THEN $12 ELSE webhook_url END
               WHERE id = $1
              RETURNING id",
             &args,
         )?;
-        Ok::<_, pgrx::spi::SpiError>(!table.is_empty())
+        let updated = !table.is_empty();
+        if updated {
+            events::record(client, Action::Updated, key_id, changes.into())?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(updated)
     })
     .map_err(spi_failed)
 }
@@ -415,9 +567,9 @@ fn update(
 /// the key or its digest.
 // pgrx needs the row type written out where `name!` is used.
 #[allow(clippy::type_complexity)]
-#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[pg_extern(name = "apikey_list", stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn apikey_list(
+fn apikey_list_v2(
     owner: Option<&str>,
     status: default!(Option<&str>, "'active'"),
     search: default!(Option<&str>, "NULL"),
@@ -438,6 +590,9 @@ fn apikey_list(
         name!(revoked_at, Option<TimestampWithTimeZone>),
         name!(replaced_by_key_id, Option<Uuid>),
         name!(grace_expires_at, Option<TimestampWithTimeZone>),
+        name!(rotation_interval, Option<Interval>),
+        name!(next_rotation_at, Option<TimestampWithTimeZone>),
+        name!(webhook_url, Option<String>),
     ),
 > {
     TableIterator::new(list(owner, status, search).or_raise())
@@ -464,6 +619,9 @@ fn list(
         name!(revoked_at, Option<TimestampWithTimeZone>),
         name!(replaced_by_key_id, Option<Uuid>),
         name!(grace_expires_at, Option<TimestampWithTimeZone>),
+        name!(rotation_interval, Option<Interval>),
+        name!(next_rotation_at, Option<TimestampWithTimeZone>),
+        name!(webhook_url, Option<String>),
     )>,
 > {
     let status = status.unwrap_or("all");
@@ -478,7 +636,8 @@ fn list(
         let table = storage::select_once(
             client,
             "SELECT id, name, prefix, scopes, allowed_cidrs, environment, metadata, status,
-                    created_at, expires_at, last_used_at, revoked_at, replaced_by_key_id, grace_expires_at
+                    created_at, expires_at, last_used_at, revoked_at, replaced_by_key_id, grace_expires_at,
+                    rotation_interval, created_at + rotation_interval, webhook_url
                FROM (SELECT k.*,
                             CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
                                  WHEN (k.expires_at <= pg_catalog.now()
@@ -509,9 +668,47 @@ fn list(
                 r.get::<TimestampWithTimeZone>(12)?,
                 r.get::<Uuid>(13)?,
                 r.get::<TimestampWithTimeZone>(14)?,
+                r.get::<Interval>(15)?,
+                r.get::<TimestampWithTimeZone>(16)?,
+                r.get::<String>(17)?,
             ));
         }
         Ok::<_, pgrx::spi::SpiError>(rows)
     })
     .map_err(spi_failed)
+}
+
+/// The C entry points of 0.1.0's `apikey_create`, `apikey_update` and
+/// `apikey_list`, whose arguments or columns changed. A database still on
+/// 0.1.0's SQL after the 0.2.0 library was installed calls these: they
+/// refuse cleanly (55000) instead of reading arguments that are not there.
+/// Verification and the request context need no update and keep working.
+mod legacy {
+    use pgrx::prelude::*;
+
+    fn update_first() -> ! {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the api_keys library is newer than this database's api_keys objects",
+            "api_keys",
+        )
+        .set_hint("Run ALTER EXTENSION api_keys UPDATE in this database.")
+        .report(PgLogLevel::ERROR);
+        unreachable!("ereport(ERROR) does not return")
+    }
+
+    #[pg_extern(sql = false)]
+    fn apikey_create() -> Option<i32> {
+        update_first()
+    }
+
+    #[pg_extern(sql = false)]
+    fn apikey_update() -> Option<i32> {
+        update_first()
+    }
+
+    #[pg_extern(sql = false)]
+    fn apikey_list() -> Option<i32> {
+        update_first()
+    }
 }

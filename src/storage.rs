@@ -46,8 +46,9 @@ impl Stmt {
             }
             Stmt::Insert => {
                 "INSERT INTO api_keys.keys
-                        (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                        (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
+                         expires_at, rotation_interval, webhook_url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  RETURNING id, created_at"
             }
         }
@@ -68,6 +69,8 @@ impl Stmt {
                 TEXTOID,
                 JSONBOID,
                 TIMESTAMPTZOID,
+                INTERVALOID,
+                TEXTOID,
             ],
         };
         oids.iter().map(|o| PgOid::BuiltIn(*o)).collect()

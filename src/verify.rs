@@ -134,21 +134,31 @@ pub fn verify(
             identity: None,
         };
     };
-    let digest = digest::sha256(candidate.unwrap_or_default());
+    // One digest without peppers; with them, newest pepper first.
+    let digests = settings::with_peppers(|peppers| {
+        digest::lookup_candidates(peppers, candidate.unwrap_or_default())
+    });
     debug_assert!(parsed.prefix().len() <= key::MAX_KEY_LEN);
     let resolution = settings::last_used_resolution_secs();
 
     Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
-        let table = storage::run(client, Stmt::Lookup, &args)
-            .unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
-        if table.is_empty() {
+        let mut table = None;
+        for digest in &digests {
+            let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
+            let found = storage::run(client, Stmt::Lookup, &args)
+                .unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
+            if !found.is_empty() {
+                table = Some(found);
+                break;
+            }
+        }
+        let Some(table) = table else {
             return Verdict {
                 code: Code::NotFound,
                 row: answer_row(outer, Code::NotFound, None),
                 identity: None,
             };
-        }
+        };
         let row = table.first();
         let flag =
             |ordinal: usize| -> bool { row.get::<bool>(ordinal).ok().flatten().unwrap_or(false) };

@@ -24,9 +24,45 @@ pub fn hmac_sha256(pepper: &[u8], key: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The digest stored for a new key: HMAC under the newest pepper (the first
+/// of `peppers`, newest first) when there is one, else SHA-256.
+pub fn for_storage(peppers: &[Vec<u8>], key: &str) -> [u8; 32] {
+    match peppers.first() {
+        Some(pepper) => hmac_sha256(pepper, key),
+        None => sha256(key),
+    }
+}
+
+/// Every digest a stored key may have, in lookup order: one HMAC per
+/// accepted pepper (newest first), then the plain SHA-256 of keys made
+/// before any pepper was configured.
+pub fn lookup_candidates(peppers: &[Vec<u8>], key: &str) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = peppers.iter().map(|p| hmac_sha256(p, key)).collect();
+    out.push(sha256(key));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_uses_the_newest_pepper_and_lookup_finds_it_first() {
+        let peppers = vec![
+            b"newest-pepper-0001".to_vec(),
+            b"older-pepper-00002".to_vec(),
+        ];
+        let stored = for_storage(&peppers, "ak_live_x");
+        let candidates = lookup_candidates(&peppers, "ak_live_x");
+        assert_eq!(candidates.len(), 3);
+        assert_eq!(candidates[0], stored);
+        assert_eq!(candidates[2], sha256("ak_live_x"));
+        assert_eq!(for_storage(&[], "ak_live_x"), sha256("ak_live_x"));
+        assert_eq!(
+            lookup_candidates(&[], "ak_live_x"),
+            vec![sha256("ak_live_x")]
+        );
+    }
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

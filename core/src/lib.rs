@@ -7,4 +7,5 @@ pub mod cidr;
 pub mod digest;
 pub mod headers;
 pub mod key;
+pub mod lifecycle;
 pub mod scope;

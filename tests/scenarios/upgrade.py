@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import uuid
 
+import psycopg
+
 from common import check, connect
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -158,24 +160,51 @@ def main():
             installed.append(target)
             db = database_with(release)
             try:
-                with connect(db) as c:
-                    keys = [c.execute(
-                        "SELECT key FROM api_keys.apikey_create(%s, %s, scopes => %s, "
+                # Keys as release R stored them: made here by the current
+                # build (key format and digest are the same), rows copied
+                # into R's table with R's columns.
+                with connect(fresh) as c:
+                    made = [c.execute(
+                        "SELECT id, key FROM api_keys.apikey_create(%s, %s, scopes => %s, "
                         "allowed_cidrs => %s, expires_at => %s)",
                         (f"owner{i}", f"key {i}", ["read:a"] if i % 2 else [],
                          ["10.0.0.0/8"] if i % 3 == 0 else None,
-                         "2999-01-01" if i % 4 == 0 else None)).fetchone()[0] for i in range(12)]
-                    c.execute("SELECT api_keys.apikey_revoke(id) FROM api_keys.keys "
+                         "2999-01-01" if i % 4 == 0 else None)).fetchone() for i in range(12)]
+                    c.execute("UPDATE api_keys.keys SET revoked_at = now() "
                               "WHERE owner IN ('owner1', 'owner5')")
+                    rows = c.execute(
+                        "SELECT id, digest, prefix, owner, name, scopes, allowed_cidrs, environment, "
+                        "metadata::text, created_at, expires_at, revoked_at FROM api_keys.keys "
+                        "WHERE id = ANY(%s)", ([m[0] for m in made],)).fetchall()
+                keys = [m[1] for m in made]
+                with connect(db) as c:
+                    for r in rows:
+                        c.execute(
+                            "INSERT INTO api_keys.keys (id, digest, prefix, owner, name, scopes, "
+                            "allowed_cidrs, environment, metadata, created_at, expires_at, revoked_at) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)", r)
                     before = answers(c, keys)
+                    check(sorted(a[0] for a in before) == sorted(["revoked"] * 2 + ["ip_not_allowed"] * 4 + ["valid"] * 6),
+                          f"{release} schema, new library: verification works before the update")
+                    try:
+                        c.execute("SELECT * FROM api_keys.apikey_create('o', 'n')")
+                        check(False, "changed management functions refuse before the update")
+                    except psycopg.Error as e:
+                        check(e.sqlstate == "55000" and "ALTER EXTENSION api_keys UPDATE" in (e.diag.message_hint or ""),
+                              f"{release} apikey_create before the update: 55000 with a hint ({e.sqlstate})")
                     c.execute("ALTER EXTENSION api_keys UPDATE")
                     version = c.execute("SELECT extversion FROM pg_catalog.pg_extension "
                                         "WHERE extname = 'api_keys'").fetchone()[0]
                     check(version == current, f"{release} updated to {current}")
                 with connect(db) as c:
                     after = answers(c, keys)
-                check(before == after, f"{release} -> {current}: all {len(keys)} keys answer as before")
-                check(sum(1 for a in after if a[0] == "revoked") == 2, "revoked keys stay revoked")
+                    check(before == after, f"{release} -> {current}: all {len(keys)} keys answer as before")
+                    check(sum(1 for a in after if a[0] == "revoked") == 2, "revoked keys stay revoked")
+                    new_id, new_key = c.execute(
+                        "SELECT id, key FROM api_keys.apikey_create('after', 'upgrade')").fetchone()
+                    check(answers(c, [new_key])[0][0] == "valid", "keys made after the update verify")
+                    c.execute("SELECT * FROM api_keys.apikey_rotate(%s, '1 hour')", (made[2][0],))
+                    check(answers(c, [keys[2]])[0][0] == "valid", "an old key rotates with a grace period")
                 same_catalog(fresh, db, f"{release} upgraded equals fresh {current}")
             finally:
                 drop(db)

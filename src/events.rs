@@ -1,0 +1,91 @@
+//! Key events: every management action (and every announced due rotation
+//! or expiry) is appended to the audit table `api_keys.events` and sent with
+//! `NOTIFY api_keys_events`, which PostgreSQL delivers at commit only. The
+//! payload carries ids, owner, prefix, times and the key's webhook address,
+//! never a secret. Delivering webhooks is a worker's job
+//! (`examples/webhook_worker`); the database makes no HTTP calls.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+
+/// The channel events are sent on.
+pub const CHANNEL: &str = "api_keys_events";
+
+/// What happened to a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+    Rotated,
+    Revoked,
+    RotationDue,
+    Expiring,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Rotated => "rotated",
+            Action::Revoked => "revoked",
+            Action::RotationDue => "rotation_due",
+            Action::Expiring => "expiring",
+        }
+    }
+}
+
+/// The role acting at the outer level: the session's role as changed by
+/// `SET ROLE` (PostgREST's `SET LOCAL ROLE` included), not the owner a
+/// SECURITY DEFINER function runs as.
+fn acting_role() -> String {
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetOuterUserId(), true);
+        if name.is_null() {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Append an event for `key_id` with the `changes` made (names and new
+/// values of the fields, never a secret) and queue its notification.
+pub fn record(
+    client: &mut SpiClient<'_>,
+    action: Action,
+    key_id: Uuid,
+    changes: serde_json::Value,
+) -> SpiResult<()> {
+    let args: [DatumWithOid; 4] = [
+        action.as_str().into(),
+        key_id.into(),
+        JsonB(changes).into(),
+        acting_role().into(),
+    ];
+    // Owner and name are cut in the payload: NOTIFY payloads are limited to
+    // 8000 bytes. The audit row keeps them whole.
+    client.update(
+        "WITH k AS (
+             SELECT id, owner, name, prefix, expires_at, webhook_url,
+                    created_at + rotation_interval AS next_rotation_at
+               FROM api_keys.keys WHERE id = $2),
+         e AS (
+             INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes)
+             SELECT $1, k.id, k.owner, session_user, $4, $3 FROM k
+             RETURNING id, at)
+         SELECT pg_catalog.pg_notify('api_keys_events', pg_catalog.json_build_object(
+                    'event_id', e.id, 'event', $1, 'at', e.at,
+                    'key_id', k.id, 'owner', pg_catalog.left(k.owner, 200),
+                    'name', pg_catalog.left(k.name, 200), 'prefix', k.prefix,
+                    'expires_at', k.expires_at, 'next_rotation_at', k.next_rotation_at,
+                    'webhook_url', k.webhook_url)::text)
+           FROM e, k",
+        None,
+        &args,
+    )?;
+    Ok(())
+}
