@@ -1,7 +1,8 @@
 -- api_keys 0.1.0 -> 0.2.0: key lifecycle policy.
 --
--- Adds the rotation policy and webhook address to keys, the audit table
--- api_keys.events, and the lifecycle functions; apikey_create, apikey_update
+-- Adds the rotation policy, webhook address and rate limit to keys, the
+-- audit table api_keys.events, and the lifecycle functions; verification
+-- results gain remaining and retry_after; apikey_create, apikey_update
 -- and apikey_list gain parameters or columns, so they are replaced. Keys made
 -- by 0.1.0 keep their digests and verify as before.
 
@@ -9,7 +10,16 @@ ALTER TABLE api_keys.keys
     ADD COLUMN rotation_interval interval,
     ADD COLUMN webhook_url text,
     ADD CONSTRAINT keys_rotation_interval_positive CHECK (rotation_interval > interval '0'),
-    ADD CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://');
+    ADD COLUMN rate_limit integer,
+    ADD COLUMN rate_window interval,
+    ADD CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://'),
+    ADD CONSTRAINT keys_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
+    ADD CONSTRAINT keys_rate_limit_positive
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day');
+
+ALTER TYPE api_keys.verification
+    ADD ATTRIBUTE remaining integer,
+    ADD ATTRIBUTE retry_after integer;
 
 -- What happened to which key, when, and by which role: appended by every
 -- management function (and by apikey_announce_due), never updated. Holds no
@@ -57,9 +67,11 @@ CREATE  FUNCTION "apikey_create"(
 	"expires_at" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
 	"allowed_cidrs" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
 	"environment" TEXT DEFAULT 'live', /* Option < & str > */
-	"metadata" jsonb DEFAULT '{}', /* Option < JsonB > */
+	"metadata" jsonb DEFAULT '{}', /* Option < JsonbText > */
 	"rotation_interval" interval DEFAULT NULL, /* Option < Interval > */
-	"webhook_url" TEXT DEFAULT NULL /* Option < & str > */
+	"webhook_url" TEXT DEFAULT NULL, /* Option < & str > */
+	"rate_limit" INT DEFAULT NULL, /* Option < i32 > */
+	"rate_window" interval DEFAULT NULL /* Option < Interval > */
 ) RETURNS TABLE (
 	"id" uuid,  /* Uuid */
 	"key" TEXT,  /* String */
@@ -78,9 +90,11 @@ CREATE  FUNCTION "apikey_update"(
 	"scopes" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
 	"allowed_cidrs" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
 	"expires_at" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
-	"metadata" jsonb DEFAULT NULL, /* Option < JsonB > */
+	"metadata" jsonb DEFAULT NULL, /* Option < JsonbText > */
 	"rotation_interval" interval DEFAULT NULL, /* Option < Interval > */
-	"webhook_url" TEXT DEFAULT NULL /* Option < & str > */
+	"webhook_url" TEXT DEFAULT NULL, /* Option < & str > */
+	"rate_limit" INT DEFAULT NULL, /* Option < i32 > */
+	"rate_window" interval DEFAULT NULL /* Option < Interval > */
 ) RETURNS bool /* bool */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE 
 SET search_path TO pg_catalog, pg_temp
@@ -108,7 +122,9 @@ CREATE  FUNCTION "apikey_list"(
 	"grace_expires_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
 	"rotation_interval" interval,  /* Option < Interval > */
 	"next_rotation_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
-	"webhook_url" TEXT  /* Option < String > */
+	"webhook_url" TEXT,  /* Option < String > */
+	"rate_limit" INT,  /* Option < i32 > */
+	"rate_window" interval  /* Option < Interval > */
 )
 STABLE SECURITY DEFINER PARALLEL UNSAFE 
 SET search_path TO pg_catalog, pg_temp
@@ -172,18 +188,38 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_history_wrapper';
 
+CREATE OR REPLACE FUNCTION api_keys.postgrest_pre_request() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failure text := api_keys.postgrest_authenticate();
+BEGIN
+    IF failure = 'rate_limited' THEN
+        RAISE SQLSTATE 'PT429'
+            USING MESSAGE = 'API key not accepted: rate_limited',
+                  DETAIL = failure,
+                  HINT = 'Retry after the number of seconds in the Retry-After header.';
+    ELSIF failure IS NOT NULL THEN
+        RAISE SQLSTATE 'PT401'
+            USING MESSAGE = 'API key not accepted: ' || failure,
+                  DETAIL = failure,
+                  HINT = 'Send a valid key in the x-api-key header.';
+    END IF;
+END
+$$;
 REVOKE ALL ON TABLE api_keys.events FROM PUBLIC;
 GRANT SELECT ON TABLE api_keys.events TO api_keys_admin;
 REVOKE ALL ON FUNCTION api_keys.events_append_only() FROM PUBLIC;
-REVOKE ALL ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text, integer, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_list(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_due_for_rotation(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_expiring(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_announce_due(interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_history(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text) TO api_keys_admin;
-GRANT EXECUTE ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text, integer, interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_list(text, text, text) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_due_for_rotation(interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_expiring(interval) TO api_keys_admin;

@@ -1,6 +1,18 @@
 -- The extension's storage: the key table, the verification result type and
 -- the administrative role. Runs first in the install script.
 
+-- Keys, owners, scopes and metadata are UTF-8 text: refuse other databases
+-- before anything is created.
+DO $$
+BEGIN
+    IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+        RAISE EXCEPTION 'api_keys needs a UTF8 database, not %', pg_catalog.getdatabaseencoding()
+            USING ERRCODE = '0A000',
+                  HINT = 'Create the database with ENCODING ''UTF8'' (TEMPLATE template0).';
+    END IF;
+END
+$$;
+
 -- api_keys_admin is cluster-wide: create it only when no earlier
 -- CREATE EXTENSION (in this or another database) made it already.
 DO $$
@@ -31,11 +43,16 @@ CREATE TABLE api_keys.keys (
     grace_expires_at   timestamptz,                 -- set by rotation
     rotation_interval  interval,                    -- NULL: no rotation policy
     webhook_url        text,                        -- where a worker delivers this key's events
+    rate_limit         integer,                     -- requests per rate_window; NULL: unlimited
+    rate_window        interval,
     CONSTRAINT keys_digest_length CHECK (pg_catalog.octet_length(digest) = 32),
     CONSTRAINT keys_rotation_complete
         CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL)),
     CONSTRAINT keys_rotation_interval_positive CHECK (rotation_interval > interval '0'),
-    CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://')
+    CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://'),
+    CONSTRAINT keys_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
+    CONSTRAINT keys_rate_limit_positive
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day')
 );
 CREATE UNIQUE INDEX keys_digest_idx ON api_keys.keys (digest);
 CREATE INDEX keys_owner_idx ON api_keys.keys (owner, created_at);
@@ -93,5 +110,7 @@ CREATE TYPE api_keys.verification AS (
     scopes      text[],
     environment text,
     metadata    jsonb,
-    expires_at  timestamptz
+    expires_at  timestamptz,
+    remaining   integer,        -- rate-limited keys: requests left in the window
+    retry_after integer         -- rate_limited: seconds until a retry can succeed
 );

@@ -24,7 +24,7 @@ use pgrx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiKeyError, OrRaise, Result};
-use crate::settings::set_check_detail;
+use crate::settings::{set_check_detail, set_check_message};
 use crate::verify::{self, Identity};
 
 const SETTING: &CStr = c"api_keys.current_key";
@@ -62,10 +62,20 @@ pub fn current() -> Option<Rc<Context>> {
 /// Key management is refused inside a key-authenticated transaction.
 pub fn forbid_management() -> Result<()> {
     if current().is_some() {
-        Err(ApiKeyError::ManagementFromKey)
-    } else {
-        Ok(())
+        return Err(ApiKeyError::ManagementFromKey);
     }
+    if !crate::storage::schema_is_current() {
+        return Err(ApiKeyError::SchemaOutdated);
+    }
+    unsafe {
+        if pg_sys::RecoveryInProgress() {
+            return Err(ApiKeyError::ReadOnly { standby: true });
+        }
+        if pg_sys::XactReadOnly {
+            return Err(ApiKeyError::ReadOnly { standby: false });
+        }
+    }
+    Ok(())
 }
 
 fn decode(text: &str) -> Option<Context> {
@@ -102,6 +112,8 @@ unsafe extern "C-unwind" fn check_current_key(
     if empty || ESTABLISHING.with(Cell::get) || unsafe { pg_sys::InitializingParallelWorker } {
         return true;
     }
+    // Our own message: PostgreSQL's would print the refused value.
+    set_check_message("parameter \"api_keys.current_key\" cannot be set");
     set_check_detail(
         "The API key context can only be established by api_keys.apikey_authenticate() with a valid key.",
     );
@@ -199,6 +211,7 @@ pub fn authenticate(
         }
         None => Err(ApiKeyError::NotAuthenticated {
             code: verdict.code.as_str(),
+            retry_after: verdict.retry_after,
         }),
     }
 }

@@ -17,7 +17,11 @@ pub enum ApiKeyError {
         hint: Option<String>,
     },
     /// 28000: `apikey_authenticate` with a key that does not verify.
-    NotAuthenticated { code: &'static str },
+    NotAuthenticated {
+        code: &'static str,
+        /// For `rate_limited`: seconds until a retry can succeed.
+        retry_after: Option<u32>,
+    },
     /// 42501: key management inside a key-authenticated transaction.
     ManagementFromKey,
     /// 55000: rotating a key that is revoked, expired or already rotated.
@@ -27,6 +31,13 @@ pub enum ApiKeyError {
     },
     /// P0002: rotating an unknown key.
     UnknownKey { key_id: String },
+    /// 55000: a rate-limited key, but the library is not preloaded, so
+    /// there are no counters.
+    RateLimitsUnavailable,
+    /// 55000: an older schema's function called into a newer library.
+    SchemaOutdated,
+    /// 25006: key management in a read-only transaction or on a standby.
+    ReadOnly { standby: bool },
 }
 
 impl ApiKeyError {
@@ -52,6 +63,10 @@ impl ApiKeyError {
             ApiKeyError::ManagementFromKey => ERRCODE_INSUFFICIENT_PRIVILEGE,
             ApiKeyError::NotRotatable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             ApiKeyError::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
+            ApiKeyError::RateLimitsUnavailable | ApiKeyError::SchemaOutdated => {
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
+            ApiKeyError::ReadOnly { .. } => ERRCODE_READ_ONLY_SQL_TRANSACTION,
         }
     }
 
@@ -66,9 +81,16 @@ impl ApiKeyError {
                     None => r,
                 }
             }
-            ApiKeyError::NotAuthenticated { code: verdict } => {
-                ErrorReport::new(code, format!("API key not accepted: {verdict}"), fname)
-                    .set_detail(format!("apikey_verify answered \"{verdict}\""))
+            ApiKeyError::NotAuthenticated {
+                code: verdict,
+                retry_after,
+            } => {
+                let r = ErrorReport::new(code, format!("API key not accepted: {verdict}"), fname)
+                    .set_detail(format!("apikey_verify answered \"{verdict}\""));
+                match retry_after {
+                    Some(s) => r.set_hint(format!("Retry after {s} seconds.")),
+                    None => r,
+                }
             }
             ApiKeyError::ManagementFromKey => {
                 ErrorReport::new(code, "API keys cannot manage API keys", fname).set_hint(
@@ -84,6 +106,31 @@ impl ApiKeyError {
             ApiKeyError::UnknownKey { key_id } => {
                 ErrorReport::new(code, format!("API key {key_id} does not exist"), fname)
             }
+            ApiKeyError::RateLimitsUnavailable => ErrorReport::new(
+                code,
+                "rate limits need the api_keys library in shared_preload_libraries",
+                fname,
+            )
+            .set_hint(
+                "Add api_keys to shared_preload_libraries in postgresql.conf and restart the server.",
+            ),
+            ApiKeyError::SchemaOutdated => ErrorReport::new(
+                code,
+                "the api_keys library is newer than this database's api_keys objects",
+                fname,
+            )
+            .set_hint("Run ALTER EXTENSION api_keys UPDATE in this database."),
+            ApiKeyError::ReadOnly { standby: true } => ErrorReport::new(
+                code,
+                "API keys cannot be managed on a standby",
+                fname,
+            )
+            .set_hint("Manage keys on the primary; verification works here."),
+            ApiKeyError::ReadOnly { standby: false } => ErrorReport::new(
+                code,
+                "API keys cannot be managed in a read-only transaction",
+                fname,
+            ),
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`events`]: the audit table and NOTIFY of every management action;
 //! - [`lifecycle`]: rotation policy, expiry warnings, an owner's history;
 //! - [`postgrest`]: the PostgREST pre-request hook;
+//! - [`ratelimit`]: per-key rate-limit counters in shared memory;
 //! - [`error`]: every user-facing error and its SQLSTATE.
 //!
 //! Hand-written SQL (tables, grants, the PostgREST wrapper) lives in `sql/`.
@@ -22,7 +23,9 @@ pub mod error;
 pub mod events;
 pub mod lifecycle;
 pub mod manage;
+pub mod metadata_arg;
 pub mod postgrest;
+pub mod ratelimit;
 pub mod settings;
 pub mod storage;
 pub mod verify;
@@ -40,6 +43,7 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
+    ratelimit::init();
     context::define_setting();
 }
 

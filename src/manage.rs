@@ -9,6 +9,8 @@ use pgrx::{JsonB, Uuid};
 use crate::context::forbid_management;
 use crate::error::{warn, ApiKeyError, OrRaise, Result};
 use crate::events::{self, Action};
+use crate::metadata_arg::JsonbText;
+use crate::ratelimit;
 use crate::settings;
 use crate::storage::{self, Stmt};
 
@@ -82,15 +84,23 @@ fn normalize_expiry(
     Ok(Some(ts))
 }
 
-/// Metadata must be a JSON object; NULL means `{}`.
-fn normalize_metadata(metadata: Option<JsonB>) -> Result<JsonB> {
-    match metadata {
-        None => Ok(JsonB(serde_json::json!({}))),
-        Some(JsonB(v)) if v.is_object() => Ok(JsonB(v)),
-        Some(JsonB(v)) => Err(ApiKeyError::invalid(format!(
+/// Metadata must be a JSON object, nested at most 127 levels; NULL means `{}`.
+fn normalize_metadata(metadata: Option<JsonbText>) -> Result<JsonB> {
+    let Some(JsonbText(text)) = metadata else {
+        return Ok(JsonB(serde_json::json!({})));
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        ApiKeyError::invalid(format!(
+            "metadata cannot be taken: {e} (at most 127 levels of nesting)"
+        ))
+    })?;
+    if value.is_object() {
+        Ok(JsonB(value))
+    } else {
+        Err(ApiKeyError::invalid(format!(
             "metadata must be a JSON object, not {}",
-            truncate(&v.to_string(), 80)
-        ))),
+            truncate(&text, 80)
+        )))
     }
 }
 
@@ -132,6 +142,35 @@ fn normalize_rotation_interval(interval: Option<Interval>) -> Result<Option<Inte
     }
 }
 
+/// A rate limit: `limit` requests per `window` (default one minute, from one
+/// second to one day). `limit` 0 (in an update) removes the limit.
+fn normalize_rate_limit(
+    limit: Option<i32>,
+    window: Option<Interval>,
+) -> Result<(Option<i32>, Option<Interval>)> {
+    if let Some(w) = &window {
+        let micros = i128::from(w.months()) * 30 * 86_400_000_000
+            + i128::from(w.days()) * 86_400_000_000
+            + i128::from(w.micros());
+        if !(1_000_000..=86_400_000_000).contains(&micros) {
+            return Err(ApiKeyError::invalid(format!(
+                "rate_window {w} is not between 1 second and 1 day"
+            )));
+        }
+    }
+    match limit {
+        Some(n) if n < 0 => Err(ApiKeyError::invalid(format!("rate_limit {n} is negative"))),
+        Some(0) => Ok((None, None)),
+        Some(n) => {
+            if !ratelimit::available() {
+                return Err(ApiKeyError::RateLimitsUnavailable);
+            }
+            Ok((Some(n), window))
+        }
+        None => Ok((None, window)),
+    }
+}
+
 /// A webhook address must be http or https; `''` (in an update) clears it.
 fn normalize_webhook_url(url: Option<&str>) -> Result<Option<&str>> {
     match url {
@@ -160,9 +199,11 @@ fn apikey_create_v2(
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
     allowed_cidrs: default!(Option<Vec<Option<String>>>, "NULL"),
     environment: default!(Option<&str>, "'live'"),
-    metadata: default!(Option<JsonB>, "'{}'"),
+    metadata: default!(Option<JsonbText>, "'{}'"),
     rotation_interval: default!(Option<Interval>, "NULL"),
     webhook_url: default!(Option<&str>, "NULL"),
+    rate_limit: default!(Option<i32>, "NULL"),
+    rate_window: default!(Option<Interval>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -183,6 +224,8 @@ fn apikey_create_v2(
         metadata,
         rotation_interval,
         webhook_url,
+        rate_limit,
+        rate_window,
     })
     .or_raise();
     TableIterator::once(row)
@@ -196,9 +239,11 @@ struct NewKeyArgs<'a> {
     expires_at: Option<TimestampWithTimeZone>,
     allowed_cidrs: Option<Vec<Option<String>>>,
     environment: Option<&'a str>,
-    metadata: Option<JsonB>,
+    metadata: Option<JsonbText>,
     rotation_interval: Option<Interval>,
     webhook_url: Option<&'a str>,
+    rate_limit: Option<i32>,
+    rate_window: Option<Interval>,
 }
 
 fn create(
@@ -220,6 +265,10 @@ fn create(
     let metadata = normalize_metadata(args.metadata)?;
     let rotation_interval = normalize_rotation_interval(args.rotation_interval)?;
     let webhook_url = normalize_webhook_url(args.webhook_url)?;
+    let (rate_limit, rate_window) = normalize_rate_limit(args.rate_limit, args.rate_window)?;
+    let rate_window = rate_limit.map(|_| {
+        rate_window.unwrap_or_else(|| Interval::new(0, 0, 60_000_000).expect("one minute"))
+    });
     let new = new_key(environment)?;
     let changes = serde_json::json!({
         "name": name,
@@ -230,10 +279,12 @@ fn create(
         "expires_at": shown(&expires_at),
         "rotation_interval": shown(&rotation_interval),
         "webhook_url": webhook_url,
+        "rate_limit": rate_limit,
+        "rate_window": shown(&rate_window),
     });
 
     let (id, created_at) = Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 11] = [
+        let args: [DatumWithOid; 13] = [
             (&new.digest[..]).into(),
             new.prefix.as_str().into(),
             owner.into(),
@@ -245,6 +296,8 @@ fn create(
             expires_at.into(),
             rotation_interval.into(),
             webhook_url.into(),
+            rate_limit.into(),
+            rate_window.into(),
         ];
         let table = storage::run(client, Stmt::Insert, &args)?.first();
         let id: Option<Uuid> = table.get(1)?;
@@ -383,9 +436,9 @@ fn rotate(
             client,
             "INSERT INTO api_keys.keys
                     (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
-                     expires_at, rotation_interval, webhook_url)
+                     expires_at, rotation_interval, webhook_url, rate_limit, rate_window)
              SELECT $2, $3, owner, name, scopes, allowed_cidrs, environment, metadata,
-                    expires_at, rotation_interval, webhook_url
+                    expires_at, rotation_interval, webhook_url, rate_limit, rate_window
                FROM api_keys.keys WHERE id = $1
              RETURNING id",
             &args,
@@ -450,9 +503,11 @@ fn apikey_update_v2(
     scopes: default!(Option<Vec<Option<String>>>, "NULL"),
     allowed_cidrs: default!(Option<Vec<Option<String>>>, "NULL"),
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
-    metadata: default!(Option<JsonB>, "NULL"),
+    metadata: default!(Option<JsonbText>, "NULL"),
     rotation_interval: default!(Option<Interval>, "NULL"),
     webhook_url: default!(Option<&str>, "NULL"),
+    rate_limit: default!(Option<i32>, "NULL"),
+    rate_window: default!(Option<Interval>, "NULL"),
 ) -> bool {
     update(UpdateArgs {
         key_id,
@@ -463,6 +518,8 @@ fn apikey_update_v2(
         metadata,
         rotation_interval,
         webhook_url,
+        rate_limit,
+        rate_window,
     })
     .or_raise()
 }
@@ -474,9 +531,11 @@ struct UpdateArgs<'a> {
     scopes: Option<Vec<Option<String>>>,
     allowed_cidrs: Option<Vec<Option<String>>>,
     expires_at: Option<TimestampWithTimeZone>,
-    metadata: Option<JsonB>,
+    metadata: Option<JsonbText>,
     rotation_interval: Option<Interval>,
     webhook_url: Option<&'a str>,
+    rate_limit: Option<i32>,
+    rate_window: Option<Interval>,
 }
 
 fn update(args: UpdateArgs<'_>) -> Result<bool> {
@@ -501,6 +560,8 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
     let rotation_interval = normalize_rotation_interval(args.rotation_interval)?;
     let change_webhook = args.webhook_url.is_some();
     let webhook_url = normalize_webhook_url(args.webhook_url)?;
+    let change_limit = args.rate_limit.is_some();
+    let (rate_limit, rate_window) = normalize_rate_limit(args.rate_limit, args.rate_window)?;
 
     let mut changes = serde_json::Map::new();
     if let Some(n) = name {
@@ -524,9 +585,15 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
     if change_webhook {
         changes.insert("webhook_url".into(), serde_json::json!(webhook_url));
     }
+    if change_limit {
+        changes.insert("rate_limit".into(), serde_json::json!(rate_limit));
+    }
+    if rate_window.is_some() {
+        changes.insert("rate_window".into(), shown(&rate_window));
+    }
 
     Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 12] = [
+        let args: [DatumWithOid; 15] = [
             key_id.into(),
             name.into(),
             scopes.into(),
@@ -539,6 +606,9 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
             rotation_interval.into(),
             change_webhook.into(),
             webhook_url.into(),
+            change_limit.into(),
+            rate_limit.into(),
+            rate_window.into(),
         ];
         let table = storage::update_once(
             client,
@@ -549,7 +619,10 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
                     expires_at        = CASE WHEN $6 THEN $7 ELSE expires_at END,
                     metadata          = COALESCE($8, metadata),
                     rotation_interval = CASE WHEN $9 THEN $10 ELSE rotation_interval END,
-                    webhook_url       = CASE WHEN $11 THEN $12 ELSE webhook_url END
+                    webhook_url       = CASE WHEN $11 THEN $12 ELSE webhook_url END,
+                    rate_limit        = CASE WHEN $13 THEN $14 ELSE rate_limit END,
+                    rate_window       = CASE WHEN (CASE WHEN $13 THEN $14 ELSE rate_limit END) IS NULL THEN NULL
+                                             ELSE COALESCE($15, rate_window, interval '1 minute') END
               WHERE id = $1
              RETURNING id",
             &args,
@@ -593,6 +666,8 @@ fn apikey_list_v2(
         name!(rotation_interval, Option<Interval>),
         name!(next_rotation_at, Option<TimestampWithTimeZone>),
         name!(webhook_url, Option<String>),
+        name!(rate_limit, Option<i32>),
+        name!(rate_window, Option<Interval>),
     ),
 > {
     TableIterator::new(list(owner, status, search).or_raise())
@@ -622,6 +697,8 @@ fn list(
         name!(rotation_interval, Option<Interval>),
         name!(next_rotation_at, Option<TimestampWithTimeZone>),
         name!(webhook_url, Option<String>),
+        name!(rate_limit, Option<i32>),
+        name!(rate_window, Option<Interval>),
     )>,
 > {
     let status = status.unwrap_or("all");
@@ -637,7 +714,7 @@ fn list(
             client,
             "SELECT id, name, prefix, scopes, allowed_cidrs, environment, metadata, status,
                     created_at, expires_at, last_used_at, revoked_at, replaced_by_key_id, grace_expires_at,
-                    rotation_interval, created_at + rotation_interval, webhook_url
+                    rotation_interval, created_at + rotation_interval, webhook_url, rate_limit, rate_window
                FROM (SELECT k.*,
                             CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
                                  WHEN (k.expires_at <= pg_catalog.now()
@@ -671,6 +748,8 @@ fn list(
                 r.get::<Interval>(15)?,
                 r.get::<TimestampWithTimeZone>(16)?,
                 r.get::<String>(17)?,
+                r.get::<i32>(18)?,
+                r.get::<Interval>(19)?,
             ));
         }
         Ok::<_, pgrx::spi::SpiError>(rows)
@@ -687,14 +766,7 @@ mod legacy {
     use pgrx::prelude::*;
 
     fn update_first() -> ! {
-        pgrx::pg_sys::panic::ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "the api_keys library is newer than this database's api_keys objects",
-            "api_keys",
-        )
-        .set_hint("Run ALTER EXTENSION api_keys UPDATE in this database.")
-        .report(PgLogLevel::ERROR);
-        unreachable!("ereport(ERROR) does not return")
+        crate::error::ApiKeyError::SchemaOutdated.raise()
     }
 
     #[pg_extern(sql = false)]

@@ -26,6 +26,25 @@ fn request_headers() -> Option<String> {
     }
 }
 
+/// Tell PostgREST to send `Retry-After` (its `response.headers` setting,
+/// local to the transaction).
+fn set_retry_after(seconds: u32) {
+    let headers = format!("[{{\"Retry-After\": \"{seconds}\"}}]");
+    let value = std::ffi::CString::new(headers).expect("no NUL");
+    unsafe {
+        pg_sys::set_config_option(
+            c"response.headers".as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 /// Authenticate the current PostgREST request. NULL when the key was
 /// accepted (the context is set); otherwise why not: `missing` or the
 /// verification code.
@@ -41,7 +60,12 @@ fn postgrest_authenticate() -> Option<String> {
     let ip = presented.client_ip.map(|a| pgrx::Inet(a.to_string()));
     match context::authenticate(Some(&key), ip.as_ref(), None) {
         Ok(_) => None,
-        Err(crate::error::ApiKeyError::NotAuthenticated { code }) => Some(code.to_string()),
+        Err(crate::error::ApiKeyError::NotAuthenticated { code, retry_after }) => {
+            if let Some(seconds) = retry_after {
+                set_retry_after(seconds);
+            }
+            Some(code.to_string())
+        }
         Err(other) => other.raise(),
     }
 }

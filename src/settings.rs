@@ -114,6 +114,15 @@ pub fn postgrest_client_ip_header() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Replace PostgreSQL's "invalid value for parameter ...: <value>" message,
+/// for settings whose refused values must not reach the log.
+pub(crate) fn set_check_message(message: &str) {
+    let message = CString::new(message.replace('\0', "")).unwrap_or_default();
+    unsafe {
+        pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
+    }
+}
+
 /// Tell the GUC machinery why a value is refused (shown as the error DETAIL).
 pub(crate) fn set_check_detail(detail: &str) {
     let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();

@@ -11,8 +11,10 @@ use pgrx::prelude::*;
 use pgrx::{AllocatedByRust, PgMemoryContexts, PgTupleDesc};
 
 use crate::error::{ApiKeyError, OrRaise, Result};
+use crate::ratelimit;
 use crate::settings;
 use crate::storage::{self, lookup_columns as col, Stmt};
+use api_keys_core::ratelimit::Decision;
 
 /// The verification codes, in the order they are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +25,7 @@ pub enum Code {
     Expired,
     IpNotAllowed,
     InsufficientScope,
+    RateLimited,
     Valid,
 }
 
@@ -35,6 +38,7 @@ impl Code {
             Code::Expired => "expired",
             Code::IpNotAllowed => "ip_not_allowed",
             Code::InsufficientScope => "insufficient_scope",
+            Code::RateLimited => "rate_limited",
             Code::Valid => "valid",
         }
     }
@@ -54,6 +58,8 @@ pub struct Verdict {
     pub code: Code,
     pub row: PgHeapTuple<'static, AllocatedByRust>,
     pub identity: Option<Identity>,
+    /// For `rate_limited`: seconds until a retry can succeed.
+    pub retry_after: Option<u32>,
 }
 
 /// Parse a required scope argument; invalid is the caller's bug (22023).
@@ -95,22 +101,31 @@ fn verification_tupdesc() -> PgTupleDesc<'static> {
     }
 }
 
-/// Form the answer row in `outer` from the code and, when the key was
-/// found, its looked-up datums `(id, owner, name, scopes, environment,
-/// metadata, expires_at)`.
+/// Form the answer row in `outer` from the code, when the key was found its
+/// looked-up datums `(id, owner, name, scopes, environment, metadata,
+/// expires_at)`, and for a rate-limited key the limiter's decision.
 fn answer_row(
     outer: pg_sys::MemoryContext,
     code: Code,
     found: Option<[Option<pg_sys::Datum>; 7]>,
+    limited: Option<Decision>,
 ) -> PgHeapTuple<'static, AllocatedByRust> {
     unsafe {
         PgMemoryContexts::For(outer).switch_to(|_| {
             let tupdesc = verification_tupdesc();
             let fields = found.unwrap_or([None; 7]);
-            let mut datums: Vec<Option<pg_sys::Datum>> = Vec::with_capacity(9);
+            let mut datums: Vec<Option<pg_sys::Datum>> = Vec::with_capacity(11);
             datums.push((code == Code::Valid).into_datum());
             datums.push(code.as_str().into_datum());
             datums.extend(fields);
+            datums.push(limited.and_then(|d| (d.remaining as i32).into_datum()));
+            datums.push(limited.and_then(|d| {
+                (!d.admitted)
+                    .then_some(d.retry_after_secs as i32)
+                    .into_datum()
+            }));
+            // An older release's type has fewer fields (before ALTER EXTENSION UPDATE).
+            datums.truncate(tupdesc.len());
             PgHeapTuple::from_datums(tupdesc, datums)
                 .unwrap_or_else(|e| error!("cannot form api_keys.verification: {e}"))
         })
@@ -130,8 +145,9 @@ pub fn verify(
     let Some(parsed) = parsed else {
         return Verdict {
             code: Code::Malformed,
-            row: answer_row(outer, Code::Malformed, None),
+            row: answer_row(outer, Code::Malformed, None, None),
             identity: None,
+            retry_after: None,
         };
     };
     // One digest without peppers; with them, newest pepper first.
@@ -145,7 +161,7 @@ pub fn verify(
         let mut table = None;
         for digest in &digests {
             let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
-            let found = storage::run(client, Stmt::Lookup, &args)
+            let found = storage::run(client, storage::lookup(), &args)
                 .unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
             if !found.is_empty() {
                 table = Some(found);
@@ -155,8 +171,9 @@ pub fn verify(
         let Some(table) = table else {
             return Verdict {
                 code: Code::NotFound,
-                row: answer_row(outer, Code::NotFound, None),
+                row: answer_row(outer, Code::NotFound, None, None),
                 identity: None,
+                retry_after: None,
             };
         };
         let row = table.first();
@@ -173,6 +190,16 @@ pub fn verify(
             Code::InsufficientScope
         } else {
             Code::Valid
+        };
+        // Counted last, so only requests that would succeed use the budget.
+        let limited = if code == Code::Valid {
+            rate_limit(&row)
+        } else {
+            None
+        };
+        let code = match limited {
+            Some(d) if !d.admitted => Code::RateLimited,
+            _ => code,
         };
 
         let raw = |ordinal: usize| row.get_datum_by_ordinal(ordinal).ok().flatten();
@@ -199,9 +226,13 @@ pub fn verify(
                 .flatten()
                 .unwrap_or_default(),
         });
-        let answer = answer_row(outer, code, Some(found));
+        let answer = answer_row(outer, code, Some(found), limited);
 
-        if code == Code::Valid && resolution >= 0 && flag(col::TOUCH_DUE) && storage::can_write() {
+        if code == Code::Valid
+            && resolution >= 0
+            && flag(col::TOUCH_DUE)
+            && storage::can_record_usage()
+        {
             if let Some(id) = key_id {
                 let args: [DatumWithOid; 1] = [id.into()];
                 storage::run(client, Stmt::TouchLastUsed, &args)
@@ -212,8 +243,26 @@ pub fn verify(
             code,
             row: answer,
             identity,
+            retry_after: limited.filter(|d| !d.admitted).map(|d| d.retry_after_secs),
         }
     })
+}
+
+/// The rate limiter's decision for a key with a limit (None: no limit).
+/// A limit without the preloaded library is refused loudly, never ignored.
+fn rate_limit(row: &pgrx::spi::SpiTupleTable<'_>) -> Option<Decision> {
+    let limit = row.get::<i32>(col::RATE_LIMIT).ok().flatten()?;
+    let window_ms = row
+        .get::<i64>(col::RATE_WINDOW_MS)
+        .ok()
+        .flatten()
+        .unwrap_or(60_000);
+    let id = row.get::<pgrx::Uuid>(col::ID).ok().flatten()?;
+    let key: [u8; 16] = *id.as_bytes();
+    match ratelimit::admit(&key, limit.max(0) as u32, window_ms) {
+        Some(decision) => Some(decision),
+        None => ApiKeyError::RateLimitsUnavailable.raise(),
+    }
 }
 
 fn network_allows(row: &pgrx::spi::SpiTupleTable<'_>, client_ip: Option<IpAddr>) -> bool {

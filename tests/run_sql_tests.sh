@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting a throwaway cluster in ${DIR}"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = ''"
+cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = 'api_keys'"
 export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres PGDATABASE=postgres
 export API_KEYS_TEST_DIR="${DIR}"
 

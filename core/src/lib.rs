@@ -8,4 +8,5 @@ pub mod digest;
 pub mod headers;
 pub mod key;
 pub mod lifecycle;
+pub mod ratelimit;
 pub mod scope;

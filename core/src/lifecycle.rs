@@ -21,17 +21,25 @@ pub enum WebhookUrlError {
     NoHost(String),
     #[error("webhook_url \"{0}\" contains a space or control character")]
     BadCharacter(String),
-    #[error(
-        "webhook_url \"{0}\" carries credentials; put them in the delivery worker, not the URL"
-    )]
-    Credentials(String),
+    #[error("webhook_url carries credentials (user:password@); put them in the delivery worker, not the URL")]
+    Credentials,
     #[error("webhook_url is too long ({0} bytes; at most {MAX_WEBHOOK_URL_LEN})")]
     TooLong(usize),
 }
 
-/// Shorten a value for an error message (never more than 100 characters).
+/// A value for an error message: credentials (`user:password@`) masked,
+/// control characters replaced, at most 100 characters.
 fn shown(url: &str) -> String {
-    url.chars()
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let masked = match url[after_scheme..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..after_scheme], &url[after_scheme + at..]),
+        None => url.to_string(),
+    };
+    masked
+        .chars()
         .take(100)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
@@ -56,7 +64,7 @@ pub fn validate_webhook_url(url: &str) -> Result<&str, WebhookUrlError> {
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
-        return Err(WebhookUrlError::Credentials(shown(url)));
+        return Err(WebhookUrlError::Credentials);
     }
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -142,8 +150,12 @@ mod tests {
         ));
         assert!(matches!(
             validate_webhook_url("https://u:p@host/"),
-            Err(Credentials(_))
+            Err(Credentials)
         ));
+        assert!(!validate_webhook_url("https://u:secret@host/")
+            .unwrap_err()
+            .to_string()
+            .contains("secret"));
         assert!(matches!(
             validate_webhook_url("https://h/a b"),
             Err(BadCharacter(_))
@@ -154,6 +166,18 @@ mod tests {
         ));
         let long = format!("https://h/{}", "a".repeat(MAX_WEBHOOK_URL_LEN));
         assert!(matches!(validate_webhook_url(&long), Err(TooLong(_))));
+    }
+
+    #[test]
+    fn errors_never_show_credentials() {
+        for u in [
+            "ftp://user:hunter2@h/x",
+            "https://user:hunter2@h/a b",
+            "user:hunter2@h",
+        ] {
+            let msg = validate_webhook_url(u).unwrap_err().to_string();
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
     }
 
     #[test]

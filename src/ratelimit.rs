@@ -1,0 +1,231 @@
+//! Rate-limit counters in shared memory: no table row is written per
+//! request, so limits cost no write and work in READ ONLY transactions and on
+//! a standby (each server counts its own requests). Needs the library in
+//! `shared_preload_libraries`; without it, rate-limited keys are refused
+//! loudly (see [`admit`]).
+//!
+//! One open-addressing table of `api_keys.rate_limit_max_keys` keys (twice
+//! as many slots), under one LWLock held for a few hundred instructions. A
+//! slot whose windows are over is reused; when every slot is live the table
+//! is full and a new key is refused (`rate_limited`, retry after 1 s) rather
+//! than let through uncounted.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use api_keys_core::ratelimit::{Decision, Window};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+
+pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
+const TRANCHE: &CStr = c"api_keys_rate_limits";
+const SEGMENT: &CStr = c"api_keys rate limits";
+
+#[derive(Clone, Copy)]
+struct Slot {
+    used: bool,
+    key: [u8; 16],
+    window_ms: i64,
+    window: Window,
+}
+
+#[repr(C)]
+struct Table {
+    lock: *mut pg_sys::LWLock,
+    /// Slots (a power of two).
+    capacity: u32,
+    /// Most keys tracked at once (`api_keys.rate_limit_max_keys`).
+    max_keys: u32,
+    /// Slots ever taken (they are reused, never freed).
+    taken: u32,
+    slots: [Slot; 0],
+}
+
+static mut TABLE: *mut Table = ptr::null_mut();
+static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
+static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
+
+fn capacity() -> u32 {
+    let max = MAX_KEYS.get().max(16) as u32;
+    (max.saturating_mul(2)).next_power_of_two()
+}
+
+fn segment_size() -> usize {
+    std::mem::size_of::<Table>() + capacity() as usize * std::mem::size_of::<Slot>()
+}
+
+/// Define the setting; when loaded by `shared_preload_libraries`, also ask
+/// for the shared memory. Called from `_PG_init`.
+pub fn init() {
+    // A postmaster-level setting can only be defined at server start; loaded
+    // later, the library has no counters and needs no setting.
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    GucRegistry::define_int_guc(
+        c"api_keys.rate_limit_max_keys",
+        c"Most rate-limited keys counted at once (shared memory; needs a restart).",
+        c"When every slot holds a key active within its last two windows, a new key is refused as rate_limited.",
+        &MAX_KEYS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    unsafe {
+        PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(shmem_request);
+        PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(shmem_startup);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn shmem_request() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_REQUEST {
+            prev();
+        }
+        pg_sys::RequestAddinShmemSpace(segment_size());
+        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn shmem_startup() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_STARTUP {
+            prev();
+        }
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let table =
+            pg_sys::ShmemInitStruct(SEGMENT.as_ptr(), segment_size(), &mut found) as *mut Table;
+        if !found {
+            let cap = capacity();
+            ptr::write(
+                table,
+                Table {
+                    lock: &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock,
+                    capacity: cap,
+                    max_keys: MAX_KEYS.get().max(16) as u32,
+                    taken: 0,
+                    slots: [],
+                },
+            );
+            let slots = (*table).slots.as_mut_ptr();
+            for i in 0..cap as usize {
+                ptr::write(
+                    slots.add(i),
+                    Slot {
+                        used: false,
+                        key: [0; 16],
+                        window_ms: 0,
+                        window: Window::default(),
+                    },
+                );
+            }
+        }
+        TABLE = table;
+        pg_sys::LWLockRelease(init_lock);
+    }
+}
+
+/// Whether the counters exist (the library was preloaded).
+pub fn available() -> bool {
+    unsafe { !TABLE.is_null() }
+}
+
+/// Milliseconds on the server's clock.
+fn now_ms() -> i64 {
+    unsafe { pg_sys::GetCurrentTimestamp() / 1000 }
+}
+
+/// Count one request of `key` against `limit` per `window_ms`. `None`: the
+/// library is not preloaded, there are no counters.
+pub fn admit(key: &[u8; 16], limit: u32, window_ms: i64) -> Option<Decision> {
+    let table = unsafe { TABLE };
+    if table.is_null() {
+        return None;
+    }
+    let now = now_ms();
+    unsafe {
+        pg_sys::LWLockAcquire((*table).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let decision = admit_locked(&mut *table, key, limit, window_ms, now);
+        pg_sys::LWLockRelease((*table).lock);
+        Some(decision)
+    }
+}
+
+/// The table is full: refuse rather than let a request through uncounted.
+const FULL: Decision = Decision {
+    admitted: false,
+    remaining: 0,
+    retry_after_secs: 1,
+};
+
+/// Find or place `key` and decide. Runs under the table's lock: no
+/// allocation, no error.
+fn admit_locked(
+    table: &mut Table,
+    key: &[u8; 16],
+    limit: u32,
+    window_ms: i64,
+    now: i64,
+) -> Decision {
+    let mask = (table.capacity - 1) as usize;
+    let slots = unsafe {
+        std::slice::from_raw_parts_mut(table.slots.as_mut_ptr(), table.capacity as usize)
+    };
+    let start = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) as usize & mask;
+    let mut reusable = None;
+    let mut empty = None;
+    let mut found = None;
+    for i in 0..=mask {
+        let idx = (start + i) & mask;
+        let slot = &slots[idx];
+        if !slot.used {
+            empty = Some(idx);
+            break;
+        }
+        if slot.key == *key {
+            found = Some(idx);
+            break;
+        }
+        if reusable.is_none() && slot.window.is_stale(now, slot.window_ms) {
+            reusable = Some(idx);
+        }
+    }
+    let idx = match (found, reusable, empty) {
+        (Some(idx), _, _) => idx,
+        (None, Some(idx), _) => {
+            slots[idx] = Slot {
+                used: true,
+                key: *key,
+                window_ms,
+                window: Window::default(),
+            };
+            idx
+        }
+        (None, None, Some(idx)) if table.taken < table.max_keys => {
+            table.taken += 1;
+            slots[idx] = Slot {
+                used: true,
+                key: *key,
+                window_ms,
+                window: Window::default(),
+            };
+            idx
+        }
+        _ => return FULL,
+    };
+    let slot = &mut slots[idx];
+    if slot.window_ms != window_ms {
+        // The key's window changed (apikey_update): start counting afresh.
+        slot.window_ms = window_ms;
+        slot.window = Window::default();
+    }
+    slot.window.admit(now, limit, window_ms)
+}
