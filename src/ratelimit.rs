@@ -6,9 +6,11 @@
 //!
 //! One open-addressing table of `api_keys.rate_limit_max_keys` keys (twice
 //! as many slots), under one LWLock held for a few hundred instructions. A
-//! slot whose windows are over is reused; when every slot is live the table
-//! is full and a new key is refused (`rate_limited`, retry after 1 s) rather
-//! than let through uncounted.
+//! key whose windows are over (idle for two windows) is forgotten: its slot
+//! is reused, and a full table is compacted (at most once a second). When
+//! every tracked key is still live the table is full and a new key is
+//! refused (`rate_limited`, retry after 1 s) rather than let through
+//! uncounted.
 
 use std::ffi::CStr;
 use std::ptr;
@@ -37,8 +39,10 @@ struct Table {
     capacity: u32,
     /// Most keys tracked at once (`api_keys.rate_limit_max_keys`).
     max_keys: u32,
-    /// Slots ever taken (they are reused, never freed).
+    /// Slots taken by keys (stale ones included until a compaction).
     taken: u32,
+    /// When the table was last compacted (at most once a second when full).
+    compacted_ms: i64,
     slots: [Slot; 0],
 }
 
@@ -112,6 +116,7 @@ unsafe extern "C-unwind" fn shmem_startup() {
                     capacity: cap,
                     max_keys: MAX_KEYS.get().max(16) as u32,
                     taken: 0,
+                    compacted_ms: 0,
                     slots: [],
                 },
             );
@@ -166,8 +171,8 @@ const FULL: Decision = Decision {
     retry_after_secs: 1,
 };
 
-/// Find or place `key` and decide. Runs under the table's lock: no
-/// allocation, no error.
+/// Find or place `key` and decide. Runs under the table's lock: no error;
+/// allocates only to compact a full table.
 fn admit_locked(
     table: &mut Table,
     key: &[u8; 16],
@@ -175,14 +180,45 @@ fn admit_locked(
     window_ms: i64,
     now: i64,
 ) -> Decision {
-    let mask = (table.capacity - 1) as usize;
-    let slots = unsafe {
-        std::slice::from_raw_parts_mut(table.slots.as_mut_ptr(), table.capacity as usize)
+    let idx = match place(table, key, window_ms, now) {
+        Some(idx) => idx,
+        None if now - table.compacted_ms < 1000 => return FULL,
+        None => {
+            table.compacted_ms = now;
+            compact(table, now);
+            match place(table, key, window_ms, now) {
+                Some(idx) => idx,
+                None => return FULL,
+            }
+        }
     };
-    let start = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) as usize & mask;
+    let slot = &mut slots(table)[idx];
+    if slot.window_ms != window_ms {
+        // The key's window changed (apikey_update): start counting afresh.
+        slot.window_ms = window_ms;
+        slot.window = Window::default();
+    }
+    slot.window.admit(now, limit, window_ms)
+}
+
+fn slots(table: &mut Table) -> &mut [Slot] {
+    unsafe { std::slice::from_raw_parts_mut(table.slots.as_mut_ptr(), table.capacity as usize) }
+}
+
+fn home(table: &Table, key: &[u8; 16]) -> usize {
+    u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) as usize
+        & (table.capacity as usize - 1)
+}
+
+/// The slot of `key`: where it is, or a stale slot on its probe path, or a
+/// new one while fewer than `max_keys` are taken. None: the table is full.
+fn place(table: &mut Table, key: &[u8; 16], window_ms: i64, now: i64) -> Option<usize> {
+    let mask = table.capacity as usize - 1;
+    let start = home(table, key);
+    let (taken, max_keys) = (table.taken, table.max_keys);
+    let slots = slots(table);
     let mut reusable = None;
     let mut empty = None;
-    let mut found = None;
     for i in 0..=mask {
         let idx = (start + i) & mask;
         let slot = &slots[idx];
@@ -191,41 +227,54 @@ fn admit_locked(
             break;
         }
         if slot.key == *key {
-            found = Some(idx);
-            break;
+            return Some(idx);
         }
         if reusable.is_none() && slot.window.is_stale(now, slot.window_ms) {
             reusable = Some(idx);
         }
     }
-    let idx = match (found, reusable, empty) {
-        (Some(idx), _, _) => idx,
-        (None, Some(idx), _) => {
-            slots[idx] = Slot {
-                used: true,
-                key: *key,
-                window_ms,
-                window: Window::default(),
-            };
-            idx
-        }
-        (None, None, Some(idx)) if table.taken < table.max_keys => {
-            table.taken += 1;
-            slots[idx] = Slot {
-                used: true,
-                key: *key,
-                window_ms,
-                window: Window::default(),
-            };
-            idx
-        }
-        _ => return FULL,
+    let fresh = Slot {
+        used: true,
+        key: *key,
+        window_ms,
+        window: Window::default(),
     };
-    let slot = &mut slots[idx];
-    if slot.window_ms != window_ms {
-        // The key's window changed (apikey_update): start counting afresh.
-        slot.window_ms = window_ms;
-        slot.window = Window::default();
+    if let Some(idx) = reusable {
+        slots[idx] = fresh;
+        return Some(idx);
     }
-    slot.window.admit(now, limit, window_ms)
+    match empty {
+        Some(idx) if taken < max_keys => {
+            slots[idx] = fresh;
+            table.taken += 1;
+            Some(idx)
+        }
+        _ => None,
+    }
+}
+
+/// Drop every stale key and lay the live ones out again (open addressing
+/// cannot free a slot in place without breaking other keys' probe paths).
+fn compact(table: &mut Table, now: i64) {
+    let live: Vec<Slot> = slots(table)
+        .iter()
+        .filter(|s| s.used && !s.window.is_stale(now, s.window_ms))
+        .copied()
+        .collect();
+    for slot in slots(table).iter_mut() {
+        slot.used = false;
+    }
+    table.taken = 0;
+    let mask = table.capacity as usize - 1;
+    for slot in live {
+        let start = home(table, &slot.key);
+        let slots = slots(table);
+        if let Some(idx) = (0..=mask)
+            .map(|i| (start + i) & mask)
+            .find(|&i| !slots[i].used)
+        {
+            slots[idx] = slot;
+            table.taken += 1;
+        }
+    }
 }
