@@ -40,6 +40,7 @@ END {
     desc["verify_hot"] = "apikey_verify, one key, scope + address"
     desc["verify_hot_notrack"] = "  the same, usage tracking off"
     desc["verify_hot_limited"] = "  the same key with a rate limit"
+    desc["verify_hot_counted"] = "  the same key, usage counted"
     desc["plain_random_1k"] = "plain lookup, random key of " small
     desc["verify_random_1k"] = "apikey_verify, random key of " small
     desc["verify_random_1k_notrack"] = "  the same, usage tracking off"
@@ -57,7 +58,7 @@ END {
         seen[kc[1]] = 1
     }
     # Fixed order, 1 then 2 clients.
-    n = split("select1 plain_hot verify_hot verify_hot_notrack verify_hot_limited plain_random_1k verify_random_1k verify_random_1k_notrack plain_random_1m verify_random_1m verify_random_1m_notrack rls rls_plain create_txn create_batch", names, " ")
+    n = split("select1 plain_hot verify_hot verify_hot_notrack verify_hot_limited verify_hot_counted plain_random_1k verify_random_1k verify_random_1k_notrack plain_random_1m verify_random_1m verify_random_1m_notrack rls rls_plain create_txn create_batch", names, " ")
     for (i = 1; i <= n; i++) for (c = 1; c <= 2; c++) {
         key = names[i] SUBSEP c
         if (!(key in vals)) continue
@@ -75,6 +76,9 @@ END {
     for (c = 1; c <= 2; c++)
         ratio(sprintf("rate-limited / plain verify, %d client%s (issue 8)", c, c > 1 ? "s" : ""),
               med("verify_hot_limited", c), med("verify_hot", c), 0.9)
+    for (c = 1; c <= 2; c++)
+        ratio(sprintf("usage-counted / plain verify, %d client%s (issue 8)", c, c > 1 ? "s" : ""),
+              med("verify_hot_counted", c), med("verify_hot", c), 0.9)
     for (c = 1; c <= 2; c++)
         ratio(sprintf("random key: %s keys / %s keys, %d client%s", large, small, c, c > 1 ? "s" : ""),
               med("verify_random_1m", c), med("verify_random_1k", c), 0.85)

@@ -92,7 +92,9 @@ synchronous_commit = on
 full_page_writes = on
 shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}
 max_wal_size = 4GB
-shared_preload_libraries = 'api_keys'"
+shared_preload_libraries = 'api_keys'
+api_keys.usage_databases = 'bench_usage'
+api_keys.usage_flush_interval = 1"
 export PGHOST="${DIR}/sock" PGPORT="${PORT}"
 psql_su() { psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 psql_val() { psql -X -qAt -v ON_ERROR_STOP=1 -U postgres "$@"; }
@@ -180,6 +182,9 @@ say "loading ${LARGE} keys into bench_large (${LOAD_JOBS} sessions)"
 setup_db bench_large "${LARGE}"
 psql_su -d postgres -c "CREATE DATABASE bench_create"
 psql_su -d bench_create -c "CREATE EXTENSION api_keys"
+# Usage counts are on for this database only (api_keys.usage_databases).
+psql_su -d postgres -c "CREATE DATABASE bench_usage"
+psql_su -d bench_usage -c "CREATE EXTENSION api_keys"
 psql_su -d postgres -c "CHECKPOINT"
 cat "${DIR}/load" >&2
 
@@ -225,6 +230,11 @@ check "rls_plain: the same documents" "$(psql_val -d bench_small -U bench_app -c
 LIMITED_KEY="$(psql_val -d bench_small -c "SELECT key FROM api_keys.apikey_create('tenant1', 'limited',
     '{read:projects/*, write:projects/42}', NULL, '{10.0.0.0/8, 2001:db8::/32}', 'live', '{}',
     rate_limit => 2000000000, rate_window => '1 minute')")"
+# The same key in the database whose usage is counted.
+USAGE_KEY="$(psql_val -d bench_usage -c "SELECT key FROM api_keys.apikey_create('tenant1', 'counted',
+    '{read:projects/*, write:projects/42}', NULL, '{10.0.0.0/8, 2001:db8::/32}', 'live', '{}')")"
+check "the counted key verifies as valid" "$(psql_val -d bench_usage -U bench_app -c "
+    SELECT code FROM api_keys.apikey_verify('${USAGE_KEY}', '${SCOPE_REQ}', '${CLIENT_IP}')")" "valid"
 check "the rate-limited key verifies as valid" "$(psql_val -d bench_small -U bench_app -c "
     SELECT code || ' ' || (remaining > 0) FROM api_keys.apikey_verify('${LIMITED_KEY}', '${SCOPE_REQ}', '${CLIENT_IP}')")" "valid true"
 # name|database|role|script|clients|pgbench variables (-D), space-separated
@@ -237,6 +247,7 @@ for c in 1 2; do
         "verify_hot|bench_small|bench_app|verify_hot|${c}|key=${HOT_KEY} ${V}"
         "verify_hot_notrack|bench_small|bench_app_notrack|verify_hot|${c}|key=${HOT_KEY} ${V}"
         "verify_hot_limited|bench_small|bench_app|verify_hot|${c}|key=${LIMITED_KEY} ${V}"
+        "verify_hot_counted|bench_usage|bench_app|verify_hot|${c}|key=${USAGE_KEY} ${V}"
         "plain_random_1k|bench_small|bench_app|plain_random|${c}|nkeys=${SMALL}"
         "verify_random_1k|bench_small|bench_app|verify_random|${c}|nkeys=${SMALL} ${V}"
         "plain_random_1m|bench_large|bench_app|plain_random|${c}|nkeys=${LARGE}"

@@ -1,7 +1,8 @@
 -- api_keys 0.1.0 -> 0.2.0: key lifecycle policy.
 --
 -- Adds the rotation policy, webhook address and rate limit to keys, the
--- audit table api_keys.events, and the lifecycle functions; verification
+-- audit table api_keys.events, the usage table api_keys.usage, and the
+-- lifecycle and usage functions; verification
 -- results gain remaining and retry_after; apikey_create, apikey_update
 -- and apikey_list gain parameters or columns, so they are replaced. Keys made
 -- by 0.1.0 keep their digests and verify as before.
@@ -188,6 +189,32 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_history_wrapper';
 
+-- Verifications per key, day (UTC) and answer code, moved here from shared
+-- memory by the usage flusher (see api_keys.usage_databases). No secret.
+CREATE TABLE api_keys.usage (
+    key_id uuid   NOT NULL,
+    day    date   NOT NULL,
+    code   text   NOT NULL,
+    count  bigint NOT NULL CHECK (count > 0),
+    PRIMARY KEY (key_id, day, code)
+);
+SELECT pg_catalog.pg_extension_config_dump('api_keys.usage', '');
+
+-- An owner's usage (every owner's when NULL), per key, day and code.
+CREATE FUNCTION api_keys.apikey_usage(owner text, since date DEFAULT NULL, until date DEFAULT NULL)
+RETURNS TABLE (day date, key_id uuid, name text, code text, count bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.day, u.key_id, k.name, u.code, u.count
+      FROM api_keys.usage u
+      JOIN api_keys.keys k ON k.id = u.key_id
+     WHERE ($1 IS NULL OR k.owner = $1)
+       AND ($2 IS NULL OR u.day >= $2)
+       AND ($3 IS NULL OR u.day <= $3)
+     ORDER BY u.day, k.name, u.key_id, u.code
+$$;
+
 CREATE OR REPLACE FUNCTION api_keys.postgrest_pre_request() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -225,3 +252,7 @@ GRANT EXECUTE ON FUNCTION api_keys.apikey_due_for_rotation(interval) TO api_keys
 GRANT EXECUTE ON FUNCTION api_keys.apikey_expiring(interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_announce_due(interval, interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_history(text, timestamptz) TO api_keys_admin;
+REVOKE ALL ON TABLE api_keys.usage FROM PUBLIC;
+GRANT SELECT ON TABLE api_keys.usage TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;

@@ -30,3 +30,9 @@ GRANT EXECUTE ON FUNCTION api_keys.apikey_due_for_rotation(interval) TO api_keys
 GRANT EXECUTE ON FUNCTION api_keys.apikey_expiring(interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_announce_due(interval, interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_history(text, timestamptz) TO api_keys_admin;
+
+-- Usage counts: administrators only.
+REVOKE ALL ON TABLE api_keys.usage FROM PUBLIC;
+GRANT SELECT ON TABLE api_keys.usage TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;

@@ -101,6 +101,32 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON api_keys.events
     FOR EACH STATEMENT EXECUTE FUNCTION api_keys.events_append_only();
 
 -- What apikey_verify answers.
+-- Verifications per key, day (UTC) and answer code, moved here from shared
+-- memory by the usage flusher (see api_keys.usage_databases). No secret.
+CREATE TABLE api_keys.usage (
+    key_id uuid   NOT NULL,
+    day    date   NOT NULL,
+    code   text   NOT NULL,
+    count  bigint NOT NULL CHECK (count > 0),
+    PRIMARY KEY (key_id, day, code)
+);
+SELECT pg_catalog.pg_extension_config_dump('api_keys.usage', '');
+
+-- An owner's usage (every owner's when NULL), per key, day and code.
+CREATE FUNCTION api_keys.apikey_usage(owner text, since date DEFAULT NULL, until date DEFAULT NULL)
+RETURNS TABLE (day date, key_id uuid, name text, code text, count bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.day, u.key_id, k.name, u.code, u.count
+      FROM api_keys.usage u
+      JOIN api_keys.keys k ON k.id = u.key_id
+     WHERE ($1 IS NULL OR k.owner = $1)
+       AND ($2 IS NULL OR u.day >= $2)
+       AND ($3 IS NULL OR u.day <= $3)
+     ORDER BY u.day, k.name, u.key_id, u.code
+$$;
+
 CREATE TYPE api_keys.verification AS (
     valid       boolean,
     code        text,

@@ -12,6 +12,7 @@
 //! - [`lifecycle`]: rotation policy, expiry warnings, an owner's history;
 //! - [`postgrest`]: the PostgREST pre-request hook;
 //! - [`ratelimit`]: per-key rate-limit counters in shared memory;
+//! - [`usage`]: usage counts in shared memory, flushed by a background worker;
 //! - [`error`]: every user-facing error and its SQLSTATE.
 //!
 //! Hand-written SQL (tables, grants, the PostgREST wrapper) lives in `sql/`.
@@ -28,6 +29,7 @@ pub mod postgrest;
 pub mod ratelimit;
 pub mod settings;
 pub mod storage;
+pub mod usage;
 pub mod verify;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -44,6 +46,7 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
     ratelimit::init();
+    usage::init();
     context::define_setting();
 }
 

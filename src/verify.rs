@@ -30,6 +30,29 @@ pub enum Code {
 }
 
 impl Code {
+    const ALL: [Code; 8] = [
+        Code::Malformed,
+        Code::NotFound,
+        Code::Revoked,
+        Code::Expired,
+        Code::IpNotAllowed,
+        Code::InsufficientScope,
+        Code::RateLimited,
+        Code::Valid,
+    ];
+
+    /// A small number for the code (shared-memory usage counters).
+    pub fn index(self) -> u8 {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0) as u8
+    }
+
+    pub fn from_index(i: u8) -> Code {
+        Self::ALL
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or(Code::Malformed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Malformed => "malformed",
@@ -213,6 +236,9 @@ pub fn verify(
             raw(col::EXPIRES_AT),
         ];
         let key_id = row.get::<pgrx::Uuid>(col::ID).ok().flatten();
+        if let Some(id) = &key_id {
+            crate::usage::count(id.as_bytes(), code.index());
+        }
         let identity = (want_identity && code == Code::Valid).then(|| Identity {
             key_id: key_id.expect("id is NOT NULL"),
             owner: row
