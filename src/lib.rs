@@ -13,6 +13,7 @@
 //! - [`postgrest`]: the PostgREST pre-request hook;
 //! - [`ratelimit`]: per-key rate-limit counters in shared memory;
 //! - [`usage`]: usage counts in shared memory, flushed by a background worker;
+//! - [`shmem`]: the shared-memory segments of both;
 //! - [`error`]: every user-facing error and its SQLSTATE.
 //!
 //! Hand-written SQL (tables, grants, the PostgREST wrapper) lives in `sql/`.
@@ -28,6 +29,7 @@ pub mod metadata_arg;
 pub mod postgrest;
 pub mod ratelimit;
 pub mod settings;
+pub mod shmem;
 pub mod storage;
 pub mod usage;
 pub mod verify;

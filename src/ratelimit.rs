@@ -21,7 +21,7 @@ use pgrx::pg_sys;
 
 pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
-const TRANCHE: &CStr = c"api_keys_rate_limits";
+/// The segment and its LWLock tranche.
 const SEGMENT: &CStr = c"api_keys rate limits";
 
 #[derive(Clone, Copy)]
@@ -47,8 +47,6 @@ struct Table {
 }
 
 static mut TABLE: *mut Table = ptr::null_mut();
-static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
-static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 fn capacity() -> u32 {
     let max = MAX_KEYS.get().max(16) as u32;
@@ -77,65 +75,48 @@ pub fn init() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
-    unsafe {
-        PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(shmem_request);
-        PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(shmem_startup);
-    }
+    crate::shmem::register(&SHMEM);
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn shmem_request() {
-    unsafe {
-        if let Some(prev) = PREV_SHMEM_REQUEST {
-            prev();
-        }
-        pg_sys::RequestAddinShmemSpace(segment_size());
-        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
-    }
-}
+static SHMEM: crate::shmem::Segment = crate::shmem::Segment {
+    name: SEGMENT,
+    size: segment_size,
+    init: init_table,
+    attach: attach_table,
+};
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn shmem_startup() {
+unsafe fn init_table(base: *mut std::ffi::c_void, lock: *mut pg_sys::LWLock) {
+    let table = base as *mut Table;
+    let cap = capacity();
     unsafe {
-        if let Some(prev) = PREV_SHMEM_STARTUP {
-            prev();
-        }
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let table =
-            pg_sys::ShmemInitStruct(SEGMENT.as_ptr(), segment_size(), &mut found) as *mut Table;
-        if !found {
-            let cap = capacity();
+        ptr::write(
+            table,
+            Table {
+                lock,
+                capacity: cap,
+                max_keys: MAX_KEYS.get().max(16) as u32,
+                taken: 0,
+                compacted_ms: 0,
+                slots: [],
+            },
+        );
+        let slots = (*table).slots.as_mut_ptr();
+        for i in 0..cap as usize {
             ptr::write(
-                table,
-                Table {
-                    lock: &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock,
-                    capacity: cap,
-                    max_keys: MAX_KEYS.get().max(16) as u32,
-                    taken: 0,
-                    compacted_ms: 0,
-                    slots: [],
+                slots.add(i),
+                Slot {
+                    used: false,
+                    key: [0; 16],
+                    window_ms: 0,
+                    window: Window::default(),
                 },
             );
-            let slots = (*table).slots.as_mut_ptr();
-            for i in 0..cap as usize {
-                ptr::write(
-                    slots.add(i),
-                    Slot {
-                        used: false,
-                        key: [0; 16],
-                        window_ms: 0,
-                        window: Window::default(),
-                    },
-                );
-            }
         }
-        TABLE = table;
-        pg_sys::LWLockRelease(init_lock);
     }
+}
+
+unsafe fn attach_table(base: *mut std::ffi::c_void) {
+    unsafe { TABLE = base as *mut Table };
 }
 
 /// Whether the counters exist (the library was preloaded).

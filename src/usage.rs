@@ -25,7 +25,7 @@ pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>
 pub static MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 pub static FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
-const TRANCHE: &CStr = c"api_keys_usage";
+/// The segment and its LWLock tranche.
 const SEGMENT: &CStr = c"api_keys usage counts";
 
 #[derive(Clone, Copy)]
@@ -59,8 +59,6 @@ struct Table {
 }
 
 static mut TABLE: *mut Table = ptr::null_mut();
-static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
-static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 fn capacity() -> u32 {
     (MAX_ENTRIES.get().max(16) as u32)
@@ -117,12 +115,7 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
-    unsafe {
-        PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(shmem_request);
-        PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(shmem_startup);
-    }
+    crate::shmem::register(&SHMEM);
     for db in databases() {
         BackgroundWorkerBuilder::new(&format!("api_keys usage flusher for {db}"))
             .set_type("api_keys usage flusher")
@@ -135,49 +128,37 @@ pub fn init() {
     }
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn shmem_request() {
+static SHMEM: crate::shmem::Segment = crate::shmem::Segment {
+    name: SEGMENT,
+    size: segment_size,
+    init: init_table,
+    attach: attach_table,
+};
+
+unsafe fn init_table(base: *mut std::ffi::c_void, lock: *mut pg_sys::LWLock) {
+    let table = base as *mut Table;
+    let cap = capacity();
     unsafe {
-        if let Some(prev) = PREV_SHMEM_REQUEST {
-            prev();
+        ptr::write(
+            table,
+            Table {
+                lock,
+                capacity: cap,
+                max_entries: MAX_ENTRIES.get().max(16) as u32,
+                taken: 0,
+                dropped: 0,
+                entries: [],
+            },
+        );
+        let entries = (*table).entries.as_mut_ptr();
+        for i in 0..cap as usize {
+            ptr::write(entries.add(i), EMPTY);
         }
-        pg_sys::RequestAddinShmemSpace(segment_size());
-        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
     }
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn shmem_startup() {
-    unsafe {
-        if let Some(prev) = PREV_SHMEM_STARTUP {
-            prev();
-        }
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let table =
-            pg_sys::ShmemInitStruct(SEGMENT.as_ptr(), segment_size(), &mut found) as *mut Table;
-        if !found {
-            let cap = capacity();
-            ptr::write(
-                table,
-                Table {
-                    lock: &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock,
-                    capacity: cap,
-                    max_entries: MAX_ENTRIES.get().max(16) as u32,
-                    taken: 0,
-                    dropped: 0,
-                    entries: [],
-                },
-            );
-            let entries = (*table).entries.as_mut_ptr();
-            for i in 0..cap as usize {
-                ptr::write(entries.add(i), EMPTY);
-            }
-        }
-        TABLE = table;
-        pg_sys::LWLockRelease(init_lock);
-    }
+unsafe fn attach_table(base: *mut std::ffi::c_void) {
+    unsafe { TABLE = base as *mut Table };
 }
 
 fn entries(table: &mut Table) -> &mut [Entry] {

@@ -1,4 +1,5 @@
-"""pg_dump of a database, restored into a new one, keeps every key working."""
+"""pg_dump of a database, restored into a new one, keeps every key working
+and the audit log."""
 
 import os
 
@@ -10,12 +11,15 @@ with fresh_database("dump_src") as src:
         revoked_id, revoked = create_key(c, "acme", "revoked key")
         c.execute("SELECT api_keys.apikey_revoke(%s)", (revoked_id,))
         check(verify_code(c, live) == "valid", "live key valid before dump")
+        history = c.execute("SELECT action, key_id, acting_role FROM api_keys.apikey_history('acme')").fetchall()
+        check(len(history) == 3, "three events before the dump")
 
     dump = os.path.join(os.environ.get("API_KEYS_TEST_DIR", "/tmp"), "dump.sql")
     out = run([f"{PG_BIN}/pg_dump", "--no-owner", "-d", src]).stdout
     with open(dump, "w") as f:
         f.write(out)
     check("digest" in out and "COPY api_keys.keys" in out, "the dump carries the key rows")
+    check("COPY api_keys.events" in out, "the dump carries the audit log")
     check(live not in out and live[8:] not in out, "the dump does not contain a key")
 
     dst = src.replace("dump_src", "dump_dst")
@@ -29,6 +33,8 @@ with fresh_database("dump_src") as src:
             check(verify_code(c, revoked) == "revoked", "revoked key still revoked after restore")
             n = c.execute("SELECT count(*) FROM api_keys.apikey_list('acme', 'all')").fetchone()[0]
             check(n == 2, "both rows restored exactly once")
+            restored = c.execute("SELECT action, key_id, acting_role FROM api_keys.apikey_history('acme')").fetchall()
+            check(restored == history, "the audit log survived the dump")
     finally:
         with connect() as c:
             c.execute(f'DROP DATABASE IF EXISTS "{dst}" WITH (FORCE)')
