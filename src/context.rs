@@ -64,7 +64,7 @@ pub fn forbid_management() -> Result<()> {
     if current().is_some() {
         return Err(ApiKeyError::ManagementFromKey);
     }
-    if !crate::storage::schema_is_current() {
+    if !crate::key_lookup::schema_is_current() {
         return Err(ApiKeyError::SchemaOutdated);
     }
     unsafe {

@@ -5,6 +5,7 @@
 //!
 //! - [`settings`]: the GUCs;
 //! - [`storage`]: every statement against the key table, prepared once;
+//! - [`key_lookup`]: the hot path's read, straight through the digest index;
 //! - [`verify`]: the hot path, `apikey_verify`;
 //! - [`context`]: the unforgeable per-transaction key context for RLS;
 //! - [`manage`]: create, revoke, rotate, update, list;
@@ -23,6 +24,7 @@ use pgrx::prelude::*;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod key_lookup;
 pub mod lifecycle;
 pub mod manage;
 pub mod metadata_arg;

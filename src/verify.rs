@@ -11,9 +11,10 @@ use pgrx::prelude::*;
 use pgrx::{AllocatedByRust, PgMemoryContexts, PgTupleDesc};
 
 use crate::error::{ApiKeyError, OrRaise, Result};
+use crate::key_lookup::{self, KeyRow};
 use crate::ratelimit;
 use crate::settings;
-use crate::storage::{self, lookup_columns as col, Stmt};
+use crate::storage::{self, Stmt};
 use api_keys_core::ratelimit::Decision;
 
 /// The verification codes, in the order they are checked.
@@ -179,44 +180,35 @@ pub fn verify(
     });
     debug_assert!(parsed.prefix().len() <= key::MAX_KEY_LEN);
     let resolution = settings::last_used_resolution_secs();
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
 
-    Spi::connect_mut(|client| {
-        let mut table = None;
-        for digest in &digests {
-            let args: [DatumWithOid; 2] = [(&digest[..]).into(), (resolution.max(0) as f64).into()];
-            let found = storage::run(client, storage::lookup(), &args)
-                .unwrap_or_else(|e| error!("api_keys lookup failed: {e}"));
-            if !found.is_empty() {
-                table = Some(found);
-                break;
-            }
-        }
-        let Some(table) = table else {
-            return Verdict {
+    let (verdict, touch) = key_lookup::find(&digests, |found| {
+        let Some(k) = found else {
+            let verdict = Verdict {
                 code: Code::NotFound,
                 row: answer_row(outer, Code::NotFound, None, None),
                 identity: None,
                 retry_after: None,
             };
+            return (verdict, None);
         };
-        let row = table.first();
-        let flag =
-            |ordinal: usize| -> bool { row.get::<bool>(ordinal).ok().flatten().unwrap_or(false) };
-
-        let code = if flag(col::REVOKED) {
+        let c = k.columns;
+        let passed = |at: i16| k.timestamp(at).is_some_and(|t| t <= now);
+        let code = if !k.is_null(c.revoked_at) {
             Code::Revoked
-        } else if flag(col::EXPIRED) {
+        } else if passed(c.expires_at) || passed(c.grace_expires_at) {
             Code::Expired
-        } else if !network_allows(&row, client_ip) {
+        } else if !network_allows(k.get::<Vec<String>>(c.allowed_cidrs), client_ip) {
             Code::IpNotAllowed
-        } else if !scope_allows(&row, required) {
+        } else if !scope_allows(k, required) {
             Code::InsufficientScope
         } else {
             Code::Valid
         };
+        let key_id = k.key_id();
         // Counted last, so only requests that would succeed use the budget.
         let limited = if code == Code::Valid {
-            rate_limit(&row)
+            rate_limit(k, &key_id)
         } else {
             None
         };
@@ -224,75 +216,62 @@ pub fn verify(
             Some(d) if !d.admitted => Code::RateLimited,
             _ => code,
         };
+        crate::usage::count(key_id.as_bytes(), code.index());
 
-        let raw = |ordinal: usize| row.get_datum_by_ordinal(ordinal).ok().flatten();
         let found = [
-            raw(col::ID),
-            raw(col::OWNER),
-            raw(col::NAME),
-            raw(col::SCOPES),
-            raw(col::ENVIRONMENT),
-            raw(col::METADATA),
-            raw(col::EXPIRES_AT),
+            k.datum(c.id),
+            k.datum(c.owner),
+            k.datum(c.name),
+            k.datum(c.scopes),
+            k.datum(c.environment),
+            k.datum(c.metadata),
+            k.datum(c.expires_at),
         ];
-        let key_id = row.get::<pgrx::Uuid>(col::ID).ok().flatten();
-        if let Some(id) = &key_id {
-            crate::usage::count(id.as_bytes(), code.index());
-        }
         let identity = (want_identity && code == Code::Valid).then(|| Identity {
-            key_id: key_id.expect("id is NOT NULL"),
-            owner: row
-                .get::<String>(col::OWNER)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            scopes: row
-                .get::<Vec<String>>(col::SCOPES)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
+            key_id,
+            owner: k.get::<String>(c.owner).unwrap_or_default(),
+            scopes: k.get::<Vec<String>>(c.scopes).unwrap_or_default(),
         });
+        // Formed (copied) while the row is still readable.
         let answer = answer_row(outer, code, Some(found), limited);
-
-        if code == Code::Valid
-            && resolution >= 0
-            && flag(col::TOUCH_DUE)
-            && storage::can_record_usage()
-        {
-            if let Some(id) = key_id {
-                let args: [DatumWithOid; 1] = [id.into()];
-                storage::run(client, Stmt::TouchLastUsed, &args)
-                    .unwrap_or_else(|e| error!("api_keys last_used_at update failed: {e}"));
-            }
-        }
-        Verdict {
+        let touch_due = match k.timestamp(c.last_used_at) {
+            None => true,
+            Some(t) => t <= now - i64::from(resolution.max(0)) * 1_000_000,
+        };
+        let touch = (code == Code::Valid && resolution >= 0 && touch_due).then_some(key_id);
+        let verdict = Verdict {
             code,
             row: answer,
             identity,
             retry_after: limited.filter(|d| !d.admitted).map(|d| d.retry_after_secs),
+        };
+        (verdict, touch)
+    });
+
+    if let Some(id) = touch {
+        if storage::can_record_usage() {
+            Spi::connect_mut(|client| {
+                let args: [DatumWithOid; 1] = [id.into()];
+                storage::run(client, Stmt::TouchLastUsed, &args)
+                    .unwrap_or_else(|e| error!("api_keys last_used_at update failed: {e}"));
+            });
         }
-    })
+    }
+    verdict
 }
 
 /// The rate limiter's decision for a key with a limit (None: no limit).
 /// A limit without the preloaded library is refused loudly, never ignored.
-fn rate_limit(row: &pgrx::spi::SpiTupleTable<'_>) -> Option<Decision> {
-    let limit = row.get::<i32>(col::RATE_LIMIT).ok().flatten()?;
-    let window_ms = row
-        .get::<i64>(col::RATE_WINDOW_MS)
-        .ok()
-        .flatten()
-        .unwrap_or(60_000);
-    let id = row.get::<pgrx::Uuid>(col::ID).ok().flatten()?;
-    let key: [u8; 16] = *id.as_bytes();
-    match ratelimit::admit(&key, limit.max(0) as u32, window_ms) {
+fn rate_limit(k: &KeyRow, key_id: &pgrx::Uuid) -> Option<Decision> {
+    let (limit, window_ms) = k.rate_limit()?;
+    match ratelimit::admit(key_id.as_bytes(), limit.max(0) as u32, window_ms) {
         Some(decision) => Some(decision),
         None => ApiKeyError::RateLimitsUnavailable.raise(),
     }
 }
 
-fn network_allows(row: &pgrx::spi::SpiTupleTable<'_>, client_ip: Option<IpAddr>) -> bool {
-    let Some(allowed) = row.get::<Vec<String>>(col::ALLOWED_CIDRS).ok().flatten() else {
+fn network_allows(allowed: Option<Vec<String>>, client_ip: Option<IpAddr>) -> bool {
+    let Some(allowed) = allowed else {
         return true; // NULL: any address
     };
     let Some(ip) = client_ip else {
@@ -302,15 +281,11 @@ fn network_allows(row: &pgrx::spi::SpiTupleTable<'_>, client_ip: Option<IpAddr>)
     cidr::any_contains(&refs, ip)
 }
 
-fn scope_allows(row: &pgrx::spi::SpiTupleTable<'_>, required: Option<&Scope>) -> bool {
+fn scope_allows(k: &KeyRow, required: Option<&Scope>) -> bool {
     let Some(required) = required else {
         return true;
     };
-    let granted = row
-        .get::<Vec<String>>(col::SCOPES)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let granted = k.get::<Vec<String>>(k.columns.scopes).unwrap_or_default();
     let refs: Vec<&str> = granted.iter().map(String::as_str).collect();
     api_keys_core::scope::any_covers(&refs, required)
 }
