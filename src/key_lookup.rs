@@ -40,6 +40,8 @@ pub struct Columns {
 struct KeyTable {
     relation: pg_sys::Oid,
     digest_index: pg_sys::Oid,
+    /// The row type `api_keys.verification`.
+    verification_type: pg_sys::Oid,
     columns: Columns,
 }
 
@@ -68,20 +70,32 @@ fn key_table() -> KeyTable {
     }
     let missing =
         || -> ! { error!("api_keys.keys is missing or damaged; re-create the extension") };
-    let (relation, digest_index) = unsafe {
+    let (relation, digest_index, verification_type) = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), false);
         (
             pg_sys::get_relname_relid(c"keys".as_ptr(), nsp),
             pg_sys::get_relname_relid(c"keys_digest_idx".as_ptr(), nsp),
+            pg_sys::GetSysCacheOid(
+                pg_sys::SysCacheIdentifier::TYPENAMENSP as _,
+                pg_sys::Anum_pg_type_oid as _,
+                pg_sys::Datum::from(c"verification".as_ptr()),
+                pg_sys::Datum::from(nsp),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            ),
         )
     };
-    if relation == pg_sys::InvalidOid || digest_index == pg_sys::InvalidOid {
+    if relation == pg_sys::InvalidOid
+        || digest_index == pg_sys::InvalidOid
+        || verification_type == pg_sys::InvalidOid
+    {
         missing();
     }
     let col = |name: &std::ffi::CStr| attnum(relation, name).unwrap_or_else(|| missing());
     let table = KeyTable {
         relation,
         digest_index,
+        verification_type,
         columns: Columns {
             id: col(c"id"),
             owner: col(c"owner"),
@@ -100,6 +114,11 @@ fn key_table() -> KeyTable {
     };
     KEY_TABLE.with(|t| t.set(Some(table)));
     table
+}
+
+/// The row type `api_keys.verification`.
+pub fn verification_type() -> pg_sys::Oid {
+    key_table().verification_type
 }
 
 /// Whether this database's key table has this library's columns (false

@@ -106,23 +106,12 @@ pub fn parse_client_ip(ip: Option<&pgrx::Inet>) -> Result<Option<IpAddr>> {
         .map_err(|_| ApiKeyError::invalid(format!("invalid client address \"{text}\"")))
 }
 
-/// The row type `api_keys.verification`, found through the system caches
-/// (cheap, and right even after the extension was dropped and re-created).
+/// The row type `api_keys.verification` (its OID cached per backend until the
+/// next relation cache invalidation, so right after a re-created extension).
+
 fn verification_tupdesc() -> PgTupleDesc<'static> {
-    unsafe {
-        let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), false);
-        let typoid = pg_sys::GetSysCacheOid(
-            pg_sys::SysCacheIdentifier::TYPENAMENSP as _,
-            pg_sys::Anum_pg_type_oid as _,
-            pg_sys::Datum::from(c"verification".as_ptr()),
-            pg_sys::Datum::from(nsp),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-        );
-        PgTupleDesc::for_composite_type_by_oid(typoid).unwrap_or_else(|| {
-            error!("type api_keys.verification is missing; re-create the extension")
-        })
-    }
+    PgTupleDesc::for_composite_type_by_oid(key_lookup::verification_type())
+        .unwrap_or_else(|| error!("type api_keys.verification is missing; re-create the extension"))
 }
 
 /// Form the answer row in `outer` from the code, when the key was found its
