@@ -8,6 +8,8 @@
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
+
+use crate::storage::Stmt;
 use pgrx::{JsonB, Uuid};
 
 /// The channel events are sent on.
@@ -66,26 +68,6 @@ pub fn record(
         JsonB(changes).into(),
         acting_role().into(),
     ];
-    // Owner and name are cut in the payload: NOTIFY payloads are limited to
-    // 8000 bytes. The audit row keeps them whole.
-    client.update(
-        "WITH k AS (
-             SELECT id, owner, name, prefix, expires_at, webhook_url,
-                    created_at + rotation_interval AS next_rotation_at
-               FROM api_keys.keys WHERE id = $2),
-         e AS (
-             INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes)
-             SELECT $1, k.id, k.owner, session_user, $4, $3 FROM k
-             RETURNING id, at)
-         SELECT pg_catalog.pg_notify('api_keys_events', pg_catalog.json_build_object(
-                    'event_id', e.id, 'event', $1, 'at', e.at,
-                    'key_id', k.id, 'owner', pg_catalog.left(k.owner, 200),
-                    'name', pg_catalog.left(k.name, 200), 'prefix', k.prefix,
-                    'expires_at', k.expires_at, 'next_rotation_at', k.next_rotation_at,
-                    'webhook_url', k.webhook_url)::text)
-           FROM e, k",
-        None,
-        &args,
-    )?;
+    crate::storage::run(client, Stmt::RecordEvent, &args)?;
     Ok(())
 }

@@ -21,9 +21,14 @@ pub enum Stmt {
     TouchLastUsed,
     /// Store a new key.
     Insert,
+    /// Append an event to the audit log and queue its NOTIFY
+    /// ([`crate::events::record`]). Owner and name are cut in the payload:
+    /// NOTIFY payloads are limited to 8000 bytes; the audit row keeps them
+    /// whole.
+    RecordEvent,
 }
 
-const STMT_COUNT: usize = 2;
+const STMT_COUNT: usize = 3;
 
 impl Stmt {
     fn sql(self) -> &'static str {
@@ -40,6 +45,23 @@ impl Stmt {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  RETURNING id, created_at"
             }
+            Stmt::RecordEvent => {
+                "WITH k AS (
+             SELECT id, owner, name, prefix, expires_at, webhook_url,
+                    created_at + rotation_interval AS next_rotation_at
+               FROM api_keys.keys WHERE id = $2),
+         e AS (
+             INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes)
+             SELECT $1, k.id, k.owner, session_user, $4, $3 FROM k
+             RETURNING id, at)
+         SELECT pg_catalog.pg_notify('api_keys_events', pg_catalog.json_build_object(
+                    'event_id', e.id, 'event', $1, 'at', e.at,
+                    'key_id', k.id, 'owner', pg_catalog.left(k.owner, 200),
+                    'name', pg_catalog.left(k.name, 200), 'prefix', k.prefix,
+                    'expires_at', k.expires_at, 'next_rotation_at', k.next_rotation_at,
+                    'webhook_url', k.webhook_url)::text)
+           FROM e, k"
+            }
         }
     }
 
@@ -47,6 +69,7 @@ impl Stmt {
         use BuiltinOid::*;
         let oids: &[BuiltinOid] = match self {
             Stmt::TouchLastUsed => &[UUIDOID],
+            Stmt::RecordEvent => &[TEXTOID, UUIDOID, JSONBOID, TEXTOID],
             Stmt::Insert => &[
                 BYTEAOID,
                 TEXTOID,
@@ -69,7 +92,7 @@ impl Stmt {
 
 thread_local! {
     static PLANS: RefCell<[Option<OwnedPreparedStatement>; STMT_COUNT]> =
-        const { RefCell::new([None, None]) };
+        const { RefCell::new([None, None, None]) };
 
 }
 

@@ -108,7 +108,6 @@ pub fn parse_client_ip(ip: Option<&pgrx::Inet>) -> Result<Option<IpAddr>> {
 
 /// The row type `api_keys.verification` (its OID cached per backend until the
 /// next relation cache invalidation, so right after a re-created extension).
-
 fn verification_tupdesc() -> PgTupleDesc<'static> {
     PgTupleDesc::for_composite_type_by_oid(key_lookup::verification_type())
         .unwrap_or_else(|| error!("type api_keys.verification is missing; re-create the extension"))
