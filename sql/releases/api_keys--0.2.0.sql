@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:39
+-- src/lib.rs:41
 -- bootstrap
 -- The extension's storage: the key table, the verification result type and
 -- the administrative role. Runs first in the install script.
@@ -402,7 +402,7 @@ AS 'MODULE_PATHNAME', 'apikey_update_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/verify.rs:319
+-- src/verify.rs:282
 -- api_keys::verify::apikey_verify
 CREATE  FUNCTION "apikey_verify"(
 	"key" TEXT, /* Option < & str > */
@@ -427,7 +427,7 @@ AS 'MODULE_PATHNAME', 'postgrest_authenticate_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:40
+-- src/lib.rs:42
 -- requires:
 --   postgrest::postgrest_authenticate
 
@@ -460,7 +460,7 @@ COMMENT ON FUNCTION api_keys.postgrest_pre_request() IS
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:45
+-- src/lib.rs:47
 -- finalize
 -- Privileges, applied last in the install script.
 --
