@@ -182,13 +182,17 @@ pub fn verify(
         };
         let c = k.columns;
         let passed = |at: i16| k.timestamp(at).is_some_and(|t| t <= now);
+        // Converted once, and only when a scope is asked for or the
+        // caller wants the identity.
+        let granted = (required.is_some() || want_identity)
+            .then(|| k.get::<Vec<String>>(c.scopes).unwrap_or_default());
         let code = if !k.is_null(c.revoked_at) {
             Code::Revoked
         } else if passed(c.expires_at) || passed(c.grace_expires_at) {
             Code::Expired
         } else if !network_allows(k.get::<Vec<String>>(c.allowed_cidrs), client_ip) {
             Code::IpNotAllowed
-        } else if !scope_allows(k, required) {
+        } else if !scope_allows(granted.as_deref().unwrap_or_default(), required) {
             Code::InsufficientScope
         } else {
             Code::Valid
@@ -218,7 +222,7 @@ pub fn verify(
         let identity = (want_identity && code == Code::Valid).then(|| Identity {
             key_id,
             owner: k.get::<String>(c.owner).unwrap_or_default(),
-            scopes: k.get::<Vec<String>>(c.scopes).unwrap_or_default(),
+            scopes: granted.unwrap_or_default(),
         });
         // Formed (copied) while the row is still readable.
         let answer = answer_row(outer, code, Some(found), limited);
@@ -269,11 +273,10 @@ fn network_allows(allowed: Option<Vec<String>>, client_ip: Option<IpAddr>) -> bo
     cidr::any_contains(&refs, ip)
 }
 
-fn scope_allows(k: &KeyRow, required: Option<&Scope>) -> bool {
+fn scope_allows(granted: &[String], required: Option<&Scope>) -> bool {
     let Some(required) = required else {
         return true;
     };
-    let granted = k.get::<Vec<String>>(k.columns.scopes).unwrap_or_default();
     let refs: Vec<&str> = granted.iter().map(String::as_str).collect();
     api_keys_core::scope::any_covers(&refs, required)
 }
