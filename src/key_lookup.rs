@@ -171,10 +171,8 @@ impl KeyRow {
         let limit = self.get::<i32>(self.columns.rate_limit?)?;
         let window = self.datum(self.columns.rate_window?)?;
         let iv = unsafe { &*(window.cast_mut_ptr::<pg_sys::Interval>()) };
-        let micros = iv.time
-            + i64::from(iv.day) * 86_400_000_000
-            + i64::from(iv.month) * 30 * 86_400_000_000;
-        Some((limit, micros / 1000))
+        let micros = api_keys_core::interval::total_micros(iv.month, iv.day, iv.time);
+        Some((limit, (micros / 1000) as i64))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Key management: create, revoke, rotate, update, list. Granted to
 //! `api_keys_admin`; refused inside a key-authenticated transaction.
 
-use api_keys_core::{cidr, digest, key, lifecycle, scope};
+use api_keys_core::{cidr, digest, interval, key, lifecycle, scope};
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
@@ -149,10 +149,8 @@ fn normalize_rate_limit(
     window: Option<Interval>,
 ) -> Result<(Option<i32>, Option<Interval>)> {
     if let Some(w) = &window {
-        let micros = i128::from(w.months()) * 30 * 86_400_000_000
-            + i128::from(w.days()) * 86_400_000_000
-            + i128::from(w.micros());
-        if !(1_000_000..=86_400_000_000).contains(&micros) {
+        let micros = length(w);
+        if !(1_000_000..=interval::DAY_MICROS).contains(&micros) {
             return Err(ApiKeyError::invalid(format!(
                 "rate_window {w} is not between 1 second and 1 day"
             )));
@@ -363,12 +361,13 @@ fn apikey_rotate(
     TableIterator::once(rotate(key_id, grace).or_raise())
 }
 
+/// An interval's length in microseconds, as PostgreSQL compares intervals.
+fn length(i: &Interval) -> i128 {
+    interval::total_micros(i.months(), i.days(), i.micros())
+}
+
 pub(crate) fn is_negative(i: &Interval) -> bool {
-    // The same normalization PostgreSQL's interval comparison uses.
-    let total = i128::from(i.months()) * 30 * 86_400_000_000
-        + i128::from(i.days()) * 86_400_000_000
-        + i128::from(i.micros());
-    total < 0
+    length(i) < 0
 }
 
 fn is_zero(i: &Interval) -> bool {

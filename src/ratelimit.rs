@@ -19,6 +19,8 @@ use api_keys_core::ratelimit::{Decision, Window};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 
+use crate::shmem;
+
 pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 /// The segment and its LWLock tranche.
@@ -49,8 +51,7 @@ struct Table {
 static mut TABLE: *mut Table = ptr::null_mut();
 
 fn capacity() -> u32 {
-    let max = MAX_KEYS.get().max(16) as u32;
-    (max.saturating_mul(2)).next_power_of_two()
+    shmem::slots_for(MAX_KEYS.get())
 }
 
 fn segment_size() -> usize {
@@ -186,22 +187,19 @@ fn slots(table: &mut Table) -> &mut [Slot] {
     unsafe { std::slice::from_raw_parts_mut(table.slots.as_mut_ptr(), table.capacity as usize) }
 }
 
-fn home(table: &Table, key: &[u8; 16]) -> usize {
-    u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) as usize
-        & (table.capacity as usize - 1)
+/// Key ids are random UUIDs: their first bytes are hash enough.
+fn hash(key: &[u8; 16]) -> u64 {
+    u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
 }
 
 /// The slot of `key`: where it is, or a stale slot on its probe path, or a
 /// new one while fewer than `max_keys` are taken. None: the table is full.
 fn place(table: &mut Table, key: &[u8; 16], window_ms: i64, now: i64) -> Option<usize> {
-    let mask = table.capacity as usize - 1;
-    let start = home(table, key);
-    let (taken, max_keys) = (table.taken, table.max_keys);
+    let (taken, max_keys, capacity) = (table.taken, table.max_keys, table.capacity);
     let slots = slots(table);
     let mut reusable = None;
     let mut empty = None;
-    for i in 0..=mask {
-        let idx = (start + i) & mask;
+    for idx in shmem::probe(hash(key), capacity) {
         let slot = &slots[idx];
         if !slot.used {
             empty = Some(idx);
@@ -246,14 +244,10 @@ fn compact(table: &mut Table, now: i64) {
         slot.used = false;
     }
     table.taken = 0;
-    let mask = table.capacity as usize - 1;
+    let capacity = table.capacity;
     for slot in live {
-        let start = home(table, &slot.key);
         let slots = slots(table);
-        if let Some(idx) = (0..=mask)
-            .map(|i| (start + i) & mask)
-            .find(|&i| !slots[i].used)
-        {
+        if let Some(idx) = shmem::probe(hash(&slot.key), capacity).find(|&i| !slots[i].used) {
             slots[idx] = slot;
             table.taken += 1;
         }

@@ -86,3 +86,17 @@ unsafe extern "C-unwind" fn shmem_startup() {
         pg_sys::LWLockRelease(init_lock);
     }
 }
+
+/// Slots of an open-addressing table for at most `max` entries (at least
+/// 16): a power of two, at least twice `max`, so probe paths stay short.
+pub fn slots_for(max: i32) -> u32 {
+    (max.max(16) as u32).saturating_mul(2).next_power_of_two()
+}
+
+/// The slots a linear probe visits, once round a table of `capacity` (a
+/// power of two) slots, for an entry that hashes to `hash`.
+pub fn probe(hash: u64, capacity: u32) -> impl Iterator<Item = usize> {
+    let mask = capacity as usize - 1;
+    let start = hash as usize & mask;
+    (0..=mask).map(move |i| (start + i) & mask)
+}

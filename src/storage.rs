@@ -93,7 +93,6 @@ impl Stmt {
 thread_local! {
     static PLANS: RefCell<[Option<OwnedPreparedStatement>; STMT_COUNT]> =
         const { RefCell::new([None, None, None]) };
-
 }
 
 /// Run a kept statement with `args` inside an SPI connection.

@@ -21,6 +21,8 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::shmem;
+
 pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 pub static FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
@@ -61,9 +63,7 @@ struct Table {
 static mut TABLE: *mut Table = ptr::null_mut();
 
 fn capacity() -> u32 {
-    (MAX_ENTRIES.get().max(16) as u32)
-        .saturating_mul(2)
-        .next_power_of_two()
+    shmem::slots_for(MAX_ENTRIES.get())
 }
 
 fn segment_size() -> usize {
@@ -165,12 +165,12 @@ fn entries(table: &mut Table) -> &mut [Entry] {
     unsafe { std::slice::from_raw_parts_mut(table.entries.as_mut_ptr(), table.capacity as usize) }
 }
 
-fn home(table: &Table, db: u32, key: &[u8; 16], day: i32, code: u8) -> usize {
+fn hash(db: u32, key: &[u8; 16], day: i32, code: u8) -> u64 {
     let h = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
         ^ (u64::from(db) << 32)
         ^ (u64::from(day as u32) << 8)
         ^ u64::from(code);
-    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (table.capacity as usize - 1)
+    h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
 }
 
 thread_local! {
@@ -213,15 +213,13 @@ pub fn count(key: &[u8; 16], code: u8) {
     let db = unsafe { pg_sys::MyDatabaseId.to_u32() };
     let day = today();
     unsafe { pg_sys::LWLockAcquire(table.lock, pg_sys::LWLockMode::LW_EXCLUSIVE) };
-    let mask = table.capacity as usize - 1;
-    let start = home(table, db, key, day, code);
-    let (taken, max) = (table.taken, table.max_entries);
+    let (taken, max, capacity) = (table.taken, table.max_entries, table.capacity);
     let mut counted = false;
     let mut took = false;
     {
         let slots = entries(table);
-        for i in 0..=mask {
-            let e = &mut slots[(start + i) & mask];
+        for i in shmem::probe(hash(db, key, day, code), capacity) {
+            let e = &mut slots[i];
             if !e.used {
                 if taken < max {
                     *e = Entry {
@@ -272,13 +270,11 @@ fn drain(db: u32) -> (Vec<Entry>, u64) {
     }
     // Open addressing cannot free a slot in place: lay the others out again.
     table.taken = 0;
-    let mask = table.capacity as usize - 1;
+    let capacity = table.capacity;
     for e in others {
-        let start = home(table, e.db, &e.key, e.day, e.code);
         let slots = entries(table);
-        if let Some(i) = (0..=mask)
-            .map(|i| (start + i) & mask)
-            .find(|&i| !slots[i].used)
+        if let Some(i) =
+            shmem::probe(hash(e.db, &e.key, e.day, e.code), capacity).find(|&i| !slots[i].used)
         {
             slots[i] = e;
             table.taken += 1;

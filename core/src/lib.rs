@@ -6,6 +6,7 @@
 pub mod cidr;
 pub mod digest;
 pub mod headers;
+pub mod interval;
 pub mod key;
 pub mod lifecycle;
 pub mod ratelimit;
