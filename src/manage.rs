@@ -169,6 +169,11 @@ fn normalize_rate_limit(
     }
 }
 
+/// The window of a rate limit given without one.
+fn default_rate_window() -> Interval {
+    Interval::new(0, 0, 60_000_000).expect("one minute")
+}
+
 /// A webhook address must be http or https; `''` (in an update) clears it.
 fn normalize_webhook_url(url: Option<&str>) -> Result<Option<&str>> {
     match url {
@@ -264,9 +269,7 @@ fn create(
     let rotation_interval = normalize_rotation_interval(args.rotation_interval)?;
     let webhook_url = normalize_webhook_url(args.webhook_url)?;
     let (rate_limit, rate_window) = normalize_rate_limit(args.rate_limit, args.rate_window)?;
-    let rate_window = rate_limit.map(|_| {
-        rate_window.unwrap_or_else(|| Interval::new(0, 0, 60_000_000).expect("one minute"))
-    });
+    let rate_window = rate_limit.map(|_| rate_window.unwrap_or_else(default_rate_window));
     let new = new_key(environment)?;
     let changes = serde_json::json!({
         "name": name,
@@ -592,7 +595,7 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
     }
 
     Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 15] = [
+        let args: [DatumWithOid; 16] = [
             key_id.into(),
             name.into(),
             scopes.into(),
@@ -608,6 +611,7 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
             change_limit.into(),
             rate_limit.into(),
             rate_window.into(),
+            default_rate_window().into(),
         ];
         let table = storage::update_once(
             client,
@@ -621,7 +625,7 @@ fn update(args: UpdateArgs<'_>) -> Result<bool> {
                     webhook_url       = CASE WHEN $11 THEN $12 ELSE webhook_url END,
                     rate_limit        = CASE WHEN $13 THEN $14 ELSE rate_limit END,
                     rate_window       = CASE WHEN (CASE WHEN $13 THEN $14 ELSE rate_limit END) IS NULL THEN NULL
-                                             ELSE COALESCE($15, rate_window, interval '1 minute') END
+                                             ELSE COALESCE($15, rate_window, $16) END
               WHERE id = $1
              RETURNING id",
             &args,
