@@ -4,6 +4,7 @@
 //! calls into this and adds storage, settings and the request context.
 
 pub mod cidr;
+pub mod code;
 pub mod digest;
 pub mod headers;
 pub mod interval;
