@@ -54,3 +54,23 @@ def check(cond, message):
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def wait_until(predicate, what, timeout=60.0, interval=0.02):
+    """Wait for a condition instead of sleeping for a guessed time; fail
+    after `timeout` seconds (a hang, never a slow machine)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            check(False, f"timed out waiting until {what}")
+        time.sleep(interval)
+
+
+def wait_until_blocked(pid, dbname="postgres"):
+    """Wait until backend `pid` waits for a lock (another session's row or
+    relation lock), so a test knows the order of events without a sleep."""
+    with connect(dbname) as c:
+        wait_until(lambda: c.execute(
+            "SELECT wait_event_type = 'Lock' FROM pg_catalog.pg_stat_activity WHERE pid = %s",
+            (pid,)).fetchone() == (True,), f"backend {pid} waits for a lock")

@@ -8,8 +8,10 @@ arguments; 28000 from apikey_authenticate; PT401 from postgrest_pre_request;
 other class-22 data exceptions and 54000 that PostgreSQL itself raises for
 out-of-range values are tolerated and printed). Never XX000 (an internal
 error, e.g. a Rust panic), never a crashed backend (the connection stays
-alive and pg_postmaster_start_time() is unchanged), and each call within a
-sanity bound (HOSTILE_MAX_SECONDS, default 2 s; not a benchmark).
+alive and pg_postmaster_start_time() is unchanged), and no call hangs
+(HOSTILE_MAX_SECONDS, default 60 s: a bound for runaway work such as
+quadratic parsing, far above any normal time on a loaded machine; speed is
+measured by the benchmarks, never by a timed test).
 
 Inputs: 10 MB strings, NUL-free binary garbage, arbitrary Unicode, control
 characters, near-miss keys, long scope lists and network lists, deeply
@@ -27,7 +29,7 @@ from psycopg.types.json import Jsonb
 
 from common import check, connect, create_key, fresh_database
 
-MAX_SECONDS = float(os.environ.get("HOSTILE_MAX_SECONDS", "2"))
+MAX_SECONDS = float(os.environ.get("HOSTILE_MAX_SECONDS", "60"))
 MB10 = 10 * 1024 * 1024
 CODES = {"malformed", "not_found", "revoked", "expired", "ip_not_allowed", "insufficient_scope", "valid"}
 rng = random.Random(int(os.environ.get("HOSTILE_SEED", "7")))
@@ -284,7 +286,8 @@ def main_utf8(db):
         call(c, "rotate(NULL)", "SELECT new_key_id FROM api_keys.apikey_rotate(NULL)")
         call(c, "rotate(unknown)", "SELECT new_key_id FROM api_keys.apikey_rotate(gen_random_uuid())",
              states=("P0002",))
-        call(c, "revoke(NULL)", "SELECT api_keys.apikey_revoke(NULL)", states=(), answers=lambda v: v is None)
+        call(c, "revoke(NULL)", "SELECT api_keys.apikey_revoke(NULL)")
+        call(c, "update(NULL)", "SELECT api_keys.apikey_update(NULL, name => 'x')")
         for label, args in [
             ("10 MB owner", ("o" * MB10, "all", None)),
             ("10 MB status", ("hostile", "x" * MB10, None)),

@@ -10,11 +10,11 @@
 """
 
 import threading
-import time
 
 import psycopg
 
-from common import check, connect, create_key, fresh_database, verify_code
+from common import (check, connect, create_key, fresh_database, verify_code, wait_until,
+                    wait_until_blocked)
 
 with fresh_database("rotation") as db:
     # 1. verify loop during rotation with grace
@@ -34,13 +34,14 @@ with fresh_database("rotation") as db:
 
     t = threading.Thread(target=verifier)
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: seen["n"] >= 10, "the old key was verified 10 times")
     with connect(db) as admin:
         new_id, new_key, grace_end = admin.execute(
             "SELECT new_key_id, key, grace_expires_at FROM api_keys.apikey_rotate(%s, '1 hour')", (old_id,)
         ).fetchone()
         check(verify_code(admin, new_key) == "valid", "new key valid at once")
-    time.sleep(0.3)
+    after_rotation = seen["n"]
+    wait_until(lambda: seen["n"] >= after_rotation + 10, "the old key was verified 10 times after the rotation")
     stop.set()
     t.join()
     check(seen["n"] > 10 and not failures, f"old key never failed during grace ({seen['n']} checks)")
@@ -65,7 +66,7 @@ with fresh_database("rotation") as db:
 
     t = threading.Thread(target=second)
     t.start()
-    time.sleep(0.5)
+    wait_until_blocked(b.info.backend_pid, db)
     check("b" not in result, "the second rotation waits for the first")
     a.commit()
     t.join()
@@ -103,7 +104,7 @@ with fresh_database("rotation") as db:
 
         t = threading.Thread(target=run_second)
         t.start()
-        time.sleep(0.3)
+        wait_until_blocked(b.info.backend_pid, db)
         a.commit()
         t.join()
         with connect(db) as c:
