@@ -1,15 +1,18 @@
 //! Every user-facing error of the extension, and the one place where each
 //! becomes a PostgreSQL error with its SQLSTATE.
 //!
-//! Messages name the offending value but never a key: nothing in this module
-//! ever receives a key's text.
+//! Functions of the pgrx layer return [`Result`]; the `#[pg_extern]`s of
+//! [`crate::api`] return `Result<T, ErrorReport>`, so `?` turns an [`Error`]
+//! into the report PostgreSQL raises. Messages name the offending value but
+//! never a key: nothing here ever receives a key's text.
 
+use api_keys_core::code::Code;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
-/// What went wrong, in the contract's terms.
+/// What went wrong, in the extension's terms.
 #[derive(Debug)]
-pub enum ApiKeyError {
+pub enum Error {
     /// 22023: an argument is invalid (empty name, bad scope, CIDR,
     /// environment, negative grace, expiry in the past, ...).
     InvalidArgument {
@@ -18,7 +21,7 @@ pub enum ApiKeyError {
     },
     /// 28000: `apikey_authenticate` with a key that does not verify.
     NotAuthenticated {
-        code: &'static str,
+        code: Code,
         /// For `rate_limited`: seconds until a retry can succeed.
         retry_after: Option<u32>,
     },
@@ -26,11 +29,11 @@ pub enum ApiKeyError {
     ManagementFromKey,
     /// 55000: rotating a key that is revoked, expired or already rotated.
     NotRotatable {
-        key_id: String,
+        key_id: pgrx::Uuid,
         reason: &'static str,
     },
     /// P0002: rotating an unknown key.
-    UnknownKey { key_id: String },
+    UnknownKey { key_id: pgrx::Uuid },
     /// 55000: a rate-limited key, but the library is not preloaded, so
     /// there are no counters.
     RateLimitsUnavailable,
@@ -38,18 +41,25 @@ pub enum ApiKeyError {
     SchemaOutdated,
     /// 25006: key management in a read-only transaction or on a standby.
     ReadOnly { standby: bool },
+    /// F0000: the configured pepper file cannot be used.
+    PepperFile { path: String, problem: String },
+    /// XX000: a statement of the extension's own failed in a way it does not
+    /// expect (a bug).
+    Internal(String),
 }
 
-impl ApiKeyError {
+impl Error {
+    /// A 22023 with a message naming the bad value.
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiKeyError::InvalidArgument {
+        Error::InvalidArgument {
             message: message.into(),
             hint: None,
         }
     }
 
+    /// A 22023 with a message and a HINT.
     pub fn invalid_with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        ApiKeyError::InvalidArgument {
+        Error::InvalidArgument {
             message: message.into(),
             hint: Some(hint.into()),
         }
@@ -58,105 +68,93 @@ impl ApiKeyError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         use PgSqlErrorCode::*;
         match self {
-            ApiKeyError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
-            ApiKeyError::NotAuthenticated { .. } => ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            ApiKeyError::ManagementFromKey => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            ApiKeyError::NotRotatable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            ApiKeyError::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
-            ApiKeyError::RateLimitsUnavailable | ApiKeyError::SchemaOutdated => {
+            Error::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            Error::NotAuthenticated { .. } => ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            Error::ManagementFromKey => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Error::NotRotatable { .. } | Error::RateLimitsUnavailable | Error::SchemaOutdated => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
-            ApiKeyError::ReadOnly { .. } => ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            Error::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
+            Error::ReadOnly { .. } => ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            Error::PepperFile { .. } => ERRCODE_CONFIG_FILE_ERROR,
+            Error::Internal(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
 
-    fn report(self) -> ErrorReport {
-        let code = self.sqlstate();
-        let fname = "api_keys";
-        match self {
-            ApiKeyError::InvalidArgument { message, hint } => {
-                let r = ErrorReport::new(code, message, fname);
+    /// Raise this error; never returns. For the few places that cannot
+    /// return a `Result` (hooks called by PostgreSQL).
+    pub fn raise(self) -> ! {
+        ErrorReport::from(self).report(PgLogLevel::ERROR);
+        unreachable!("ERROR-level reports do not return")
+    }
+}
+
+impl From<Error> for ErrorReport {
+    fn from(error: Error) -> ErrorReport {
+        let code = error.sqlstate();
+        let report = |message: String| ErrorReport::new(code, message, "api_keys");
+        match error {
+            Error::InvalidArgument { message, hint } => {
+                let r = report(message);
                 match hint {
                     Some(h) => r.set_hint(h),
                     None => r,
                 }
             }
-            ApiKeyError::NotAuthenticated {
+            Error::NotAuthenticated {
                 code: verdict,
                 retry_after,
             } => {
-                let r = ErrorReport::new(code, format!("API key not accepted: {verdict}"), fname)
+                let r = report(format!("API key not accepted: {verdict}"))
                     .set_detail(format!("apikey_verify answered \"{verdict}\""));
                 match retry_after {
                     Some(s) => r.set_hint(format!("Retry after {s} seconds.")),
                     None => r,
                 }
             }
-            ApiKeyError::ManagementFromKey => {
-                ErrorReport::new(code, "API keys cannot manage API keys", fname).set_hint(
-                    "This transaction was authenticated with apikey_authenticate(); manage keys \
-                     from a separate transaction as a role granted api_keys_admin.",
-                )
-            }
-            ApiKeyError::NotRotatable { key_id, reason } => ErrorReport::new(
-                code,
-                format!("API key {key_id} cannot be rotated: {reason}"),
-                fname,
+            Error::ManagementFromKey => report("API keys cannot manage API keys".into()).set_hint(
+                "This transaction was authenticated with apikey_authenticate(); manage keys \
+                 from a separate transaction as a role granted api_keys_admin.",
             ),
-            ApiKeyError::UnknownKey { key_id } => {
-                ErrorReport::new(code, format!("API key {key_id} does not exist"), fname)
+            Error::NotRotatable { key_id, reason } => {
+                report(format!("API key {key_id} cannot be rotated: {reason}"))
             }
-            ApiKeyError::RateLimitsUnavailable => ErrorReport::new(
-                code,
-                "rate limits need the api_keys library in shared_preload_libraries",
-                fname,
+            Error::UnknownKey { key_id } => report(format!("API key {key_id} does not exist")),
+            Error::RateLimitsUnavailable => report(
+                "rate limits need the api_keys library in shared_preload_libraries".into(),
             )
             .set_hint(
                 "Add api_keys to shared_preload_libraries in postgresql.conf and restart the server.",
             ),
-            ApiKeyError::SchemaOutdated => ErrorReport::new(
-                code,
-                "the api_keys library is newer than this database's api_keys objects",
-                fname,
+            Error::SchemaOutdated => report(
+                "the api_keys library is newer than this database's api_keys objects".into(),
             )
             .set_hint("Run ALTER EXTENSION api_keys UPDATE in this database."),
-            ApiKeyError::ReadOnly { standby: true } => ErrorReport::new(
-                code,
-                "API keys cannot be managed on a standby",
-                fname,
-            )
-            .set_hint("Manage keys on the primary; verification works here."),
-            ApiKeyError::ReadOnly { standby: false } => ErrorReport::new(
-                code,
-                "API keys cannot be managed in a read-only transaction",
-                fname,
-            ),
+            Error::ReadOnly { standby: true } => {
+                report("API keys cannot be managed on a standby".into())
+                    .set_hint("Manage keys on the primary; verification works here.")
+            }
+            Error::ReadOnly { standby: false } => {
+                report("API keys cannot be managed in a read-only transaction".into())
+            }
+            Error::PepperFile { path, problem } => {
+                report(format!("api_keys.pepper_file \"{path}\": {problem}")).set_hint(
+                    "Fix the file or unset api_keys.pepper_file, then SELECT pg_reload_conf().",
+                )
+            }
+            Error::Internal(message) => report(format!("api_keys: {message}")),
         }
     }
+}
 
-    /// Raise this error; never returns.
-    pub fn raise(self) -> ! {
-        self.report().report(PgLogLevel::ERROR);
-        unreachable!("ERROR-level reports do not return")
+impl From<pgrx::spi::SpiError> for Error {
+    fn from(e: pgrx::spi::SpiError) -> Error {
+        Error::Internal(format!("internal query failed: {e}"))
     }
 }
 
 /// `Result` shorthand for the pgrx layer.
-pub type Result<T> = std::result::Result<T, ApiKeyError>;
-
-/// Unwrap or raise: the last step of every `#[pg_extern]` that can fail.
-pub trait OrRaise<T> {
-    fn or_raise(self) -> T;
-}
-
-impl<T> OrRaise<T> for Result<T> {
-    fn or_raise(self) -> T {
-        match self {
-            Ok(v) => v,
-            Err(e) => e.raise(),
-        }
-    }
-}
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Emit a WARNING (for example, an allowed network that allows everything).
 pub fn warn(message: &str) {

@@ -1,57 +1,44 @@
 //! `api_keys`: API keys inside PostgreSQL.
 //!
-//! The pure core (`api_keys_core`, in `core/`) knows the key format, digest,
-//! scopes and networks. This crate is the thin PostgreSQL layer on top:
-//!
-//! - [`settings`]: the GUCs;
-//! - [`storage`]: every statement against the key table, prepared once;
-//! - [`key_lookup`]: the hot path's read, straight through the digest index;
-//! - [`verify`]: the hot path, `apikey_verify`;
-//! - [`context`]: the unforgeable per-transaction key context for RLS;
-//! - [`manage`]: create, revoke, rotate, update, list;
-//! - [`events`]: the audit table and NOTIFY of every management action;
-//! - [`lifecycle`]: rotation policy, expiry warnings, an owner's history;
-//! - [`postgrest`]: the PostgREST pre-request hook;
-//! - [`ratelimit`]: per-key rate-limit counters in shared memory;
-//! - [`usage`]: usage counts in shared memory, flushed by a background worker;
-//! - [`shmem`]: the shared-memory segments of both;
-//! - [`error`]: every user-facing error and its SQLSTATE.
-//!
-//! Hand-written SQL (tables, grants, the PostgREST wrapper) lives in `sql/`.
+//! Dependencies run one way: [`api`] (the SQL surface) → [`runtime`] (what
+//! runs underneath) → `api_keys_core` (the pure core in `core/`: key
+//! format, digest, scopes, networks, verification codes; no PostgreSQL in
+//! it). [`settings`] and [`error`] are shared by both layers; [`upgrade`]
+//! keeps older releases' C symbols answering. Hand-written SQL lives in
+//! `sql/`: the install script's parts in `sql/install/`, the statements the
+//! code runs in `sql/queries/`. `docs/architecture.md` draws the picture.
 
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-pub mod context;
+pub mod api;
 pub mod error;
-pub mod events;
-pub mod key_lookup;
-pub mod lifecycle;
-pub mod manage;
-pub mod metadata_arg;
-pub mod postgrest;
-pub mod ratelimit;
+pub mod runtime;
 pub mod settings;
-pub mod shmem;
-pub mod storage;
-pub mod usage;
-pub mod verify;
+pub mod upgrade;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/install/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
-    "../sql/postgrest.sql",
+    "../sql/install/postgrest.sql",
     name = "postgrest",
-    requires = [postgrest::postgrest_authenticate]
+    requires = [api::postgrest::postgrest_authenticate]
 );
-extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
+extension_sql_file!("../sql/install/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::define();
-    ratelimit::init();
-    usage::init();
-    context::define_setting();
+    // SAFETY: a global of the postmaster or backend loading the library.
+    let preloaded = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    settings::define(preloaded);
+    runtime::context::define_setting();
+    settings::reserve_prefix();
+    if preloaded {
+        runtime::ratelimit::init();
+        runtime::usage::init();
+        runtime::flusher::register();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,96 +1,47 @@
-//! The extension's settings (GUCs), defined once when the library loads.
+//! Every setting of the extension, defined once when the library loads;
+//! the `api_keys.` prefix is reserved then, so a misspelt setting is an
+//! error instead of a silent placeholder.
 //!
-//! | setting                                | context   | default |
-//! |----------------------------------------|-----------|---------|
-//! | `api_keys.brand`                       | user      | `ak`    |
-//! | `api_keys.last_used_resolution`        | superuser | `60s`   |
-//! | `api_keys.postgrest_client_ip_header`  | superuser | (none)  |
-//! | `api_keys.pepper_file`                 | sighup    | (none)  |
+//! | setting                              | who sets it        | default  |
+//! |--------------------------------------|--------------------|----------|
+//! | `api_keys.brand`                     | anyone             | `ak`     |
+//! | `api_keys.last_used_resolution`      | superuser          | `60s`    |
+//! | `api_keys.postgrest_client_ip_header`| superuser          | (none)   |
+//! | `api_keys.pepper_file`               | server config      | (none)   |
+//! | `api_keys.rate_limit_max_keys`       | server start (*)   | `10000`  |
+//! | `api_keys.usage_databases`           | server start (*)   | (none)   |
+//! | `api_keys.usage_max_entries`         | server start (*)   | `100000` |
+//! | `api_keys.usage_flush_interval`      | server config (*)  | `10s`    |
 //!
-//! The request context has a setting of its own, `api_keys.current_key`,
-//! defined in [`crate::context`]; it cannot be set by anyone.
+//! (*) exist only when the library is in `shared_preload_libraries`.
+//!
+//! The request context is kept in one more, internal setting,
+//! `api_keys.current_key`, that nobody can set: it is defined with its
+//! hooks in [`crate::runtime::context`].
 
-use std::cell::RefCell;
 use std::ffi::{CStr, CString};
-use std::time::{Duration, Instant, SystemTime};
 
 use api_keys_core::key::{validate_label, LabelKind};
-use api_keys_core::lifecycle::parse_peppers;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 
+/// Brand of newly issued keys.
 pub static BRAND: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"ak"));
+/// Seconds between two `last_used_at` updates of one key; -1: never.
 pub static LAST_USED_RESOLUTION: GucSetting<i32> = GucSetting::<i32>::new(60);
+/// Request header carrying the client address behind a trusted proxy.
 pub static POSTGREST_CLIENT_IP_HEADER: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
-
+/// File of server-side peppers (read by [`crate::runtime::pepper`]).
 pub static PEPPER_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-
-/// The pepper file as last read by this backend.
-struct PepperCache {
-    path: String,
-    modified: Option<SystemTime>,
-    checked: Instant,
-    peppers: Vec<Vec<u8>>,
-}
-
-thread_local! {
-    static PEPPERS: RefCell<Option<PepperCache>> = const { RefCell::new(None) };
-}
-
-/// How often a backend looks whether the pepper file changed.
-const PEPPER_FILE_RECHECK: Duration = Duration::from_secs(1);
-
-fn pepper_file_error(path: &str, problem: impl std::fmt::Display) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(
-        pgrx::PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR,
-        format!("api_keys.pepper_file \"{path}\": {problem}"),
-        "api_keys",
-    )
-    .set_hint("Fix the file or unset api_keys.pepper_file, then SELECT pg_reload_conf().")
-    .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ereport(ERROR) does not return")
-}
-
-/// The accepted peppers, newest first (empty: digests are plain SHA-256).
-/// The file named by `api_keys.pepper_file` is read when the setting
-/// changes and re-read when the file changes (checked at most once a
-/// second). A file that cannot be read or parsed is an error: keys are never
-/// silently made or checked without the configured pepper.
-pub fn with_peppers<R>(f: impl FnOnce(&[Vec<u8>]) -> R) -> R {
-    let path = PEPPER_FILE
-        .get()
-        .and_then(|c| c.into_string().ok())
-        .filter(|p| !p.trim().is_empty());
-    let Some(path) = path else {
-        return f(&[]);
-    };
-    PEPPERS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let fresh = matches!(&*cache, Some(c) if c.path == path && c.checked.elapsed() < PEPPER_FILE_RECHECK);
-        if !fresh {
-            let modified = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .unwrap_or_else(|e| pepper_file_error(&path, e));
-            let unchanged = matches!(&*cache, Some(c) if c.path == path && c.modified == Some(modified));
-            if unchanged {
-                if let Some(c) = cache.as_mut() {
-                    c.checked = Instant::now();
-                }
-            } else {
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| pepper_file_error(&path, e));
-                let peppers = parse_peppers(&text).unwrap_or_else(|e| pepper_file_error(&path, e));
-                *cache = Some(PepperCache {
-                    path,
-                    modified: Some(modified),
-                    checked: Instant::now(),
-                    peppers,
-                });
-            }
-        }
-        f(cache.as_ref().map(|c| c.peppers.as_slice()).unwrap_or(&[]))
-    })
-}
+/// Most rate-limited keys counted at once in shared memory.
+pub static RATE_LIMIT_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+/// Databases whose verifications are counted (comma-separated).
+pub static USAGE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Most (database, key, day, code) usage counters held between two flushes.
+pub static USAGE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+/// Seconds between two flushes of the usage counts.
+pub static USAGE_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 /// The brand new keys are issued under (checked when set, so always valid).
 pub fn brand() -> String {
@@ -114,18 +65,41 @@ pub fn postgrest_client_ip_header() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The configured pepper file, if any.
+pub fn pepper_file() -> Option<String> {
+    PEPPER_FILE
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .filter(|p| !p.trim().is_empty())
+}
+
+/// The databases listed in `api_keys.usage_databases`.
+pub fn usage_databases() -> Vec<String> {
+    USAGE_DATABASES
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
 /// Replace PostgreSQL's "invalid value for parameter ...: <value>" message,
 /// for settings whose refused values must not reach the log.
-pub(crate) fn set_check_message(message: &str) {
+pub fn set_check_message(message: &str) {
     let message = CString::new(message.replace('\0', "")).unwrap_or_default();
+    // SAFETY: GUC check hooks may set this message; pstrdup copies it into
+    // the current memory context as the GUC machinery expects.
     unsafe {
         pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
     }
 }
 
 /// Tell the GUC machinery why a value is refused (shown as the error DETAIL).
-pub(crate) fn set_check_detail(detail: &str) {
+pub fn set_check_detail(detail: &str) {
     let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();
+    // SAFETY: as in `set_check_message`.
     unsafe {
         pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
     }
@@ -137,14 +111,15 @@ unsafe extern "C-unwind" fn check_brand(
     _extra: *mut *mut std::ffi::c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
+    // SAFETY: PostgreSQL passes a valid pointer to the proposed value, a
+    // NUL-terminated string or NULL.
     let value = unsafe {
         if newval.is_null() || (*newval).is_null() {
             return false;
         }
         CStr::from_ptr(*newval)
     };
-    let text = value.to_string_lossy();
-    match validate_label(LabelKind::Brand, &text) {
+    match validate_label(LabelKind::Brand, &value.to_string_lossy()) {
         Ok(()) => true,
         Err(e) => {
             set_check_detail(&e.to_string());
@@ -153,7 +128,11 @@ unsafe extern "C-unwind" fn check_brand(
     }
 }
 
-pub fn define() {
+/// Define every setting; the ones backed by shared memory or background
+/// workers only when `preloaded` (they can only take effect at server
+/// start). Called from `_PG_init`.
+pub fn define(preloaded: bool) {
+    // SAFETY: called once from _PG_init; the hook is a valid check hook.
     unsafe {
         GucRegistry::define_string_guc_with_hooks(
             c"api_keys.brand",
@@ -192,5 +171,58 @@ pub fn define() {
         &POSTGREST_CLIENT_IP_HEADER,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    if preloaded {
+        define_preloaded();
+    }
+}
+
+/// Reserve the `api_keys.` prefix: from now on setting an unknown
+/// `api_keys.*` name is an error. Called from `_PG_init` after every
+/// setting is defined.
+pub fn reserve_prefix() {
+    // SAFETY: a plain C call with a static NUL-terminated string.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"api_keys".as_ptr()) };
+}
+
+/// The settings of the shared-memory counters and the usage flusher.
+fn define_preloaded() {
+    GucRegistry::define_int_guc(
+        c"api_keys.rate_limit_max_keys",
+        c"Most rate-limited keys counted at once (shared memory; needs a restart).",
+        c"When every slot holds a key active within its last two windows, a new key is refused as rate_limited.",
+        &RATE_LIMIT_MAX_KEYS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"api_keys.usage_databases",
+        c"Databases whose verifications are counted in api_keys.usage (comma-separated).",
+        c"One background worker per database moves the counts into the table. Empty: no usage counts.",
+        &USAGE_DATABASES,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.usage_max_entries",
+        c"Most (database, key, day, code) usage counters held between two flushes.",
+        c"Beyond it new counters are dropped (and the number dropped is logged).",
+        &USAGE_MAX_ENTRIES,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.usage_flush_interval",
+        c"Time between two flushes of usage counts into api_keys.usage.",
+        c"A crash loses at most this much of the counts.",
+        &USAGE_FLUSH_INTERVAL,
+        1,
+        3600,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
 }

@@ -4,8 +4,8 @@ Released install scripts are frozen under sql/releases/ (api_keys--V.sql,
 exactly what that release installed). For each release R:
 
 * R older than this build: install R's script, create keys with R,
-  `ALTER EXTENSION api_keys UPDATE` (through the upgrade scripts in sql/ that
-  `cargo pgrx install` ships), then every key must verify with the same
+  `ALTER EXTENSION api_keys UPDATE` (through the chain of upgrade scripts in
+  sql/ that `cargo pgrx install` ships), then every key must verify with the same
   answer as before, and the upgraded catalog must equal a fresh install's.
 * R equal to this build's version: the frozen script and the one this build
   generates must make the same catalog. A schema change without a version
@@ -153,8 +153,11 @@ def main():
                 finally:
                     drop(db)
                 continue
-            step = ROOT / "sql" / f"api_keys--{release}--{current}.sql"
-            check(step.exists(), f"upgrade script {step.name} exists")
+            with connect() as c:
+                path = c.execute("SELECT path FROM pg_catalog.pg_extension_update_paths('api_keys') "
+                                 "WHERE source = %s AND target = %s", (release, current)).fetchone()
+            check(path is not None and path[0] is not None,
+                  f"upgrade scripts lead from {release} to {current} ({path and path[0]})")
             target = EXT_DIR / script.name
             shutil.copyfile(script, target)
             installed.append(target)

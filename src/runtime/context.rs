@@ -1,20 +1,21 @@
 //! The request context: which key authenticated this transaction.
 //!
 //! It is kept in a setting, `api_keys.current_key`, because settings already
-//! have exactly the lifetime the contract asks for: `apikey_authenticate`
-//! sets it with `SET LOCAL` semantics, so it ends with the transaction
-//! (COMMIT, ROLLBACK or error), a rolled-back savepoint takes it back, and
-//! parallel workers receive it from their leader. What makes it unforgeable
-//! is its check hook: every attempt to give it a value is refused unless it
-//! comes from `apikey_authenticate` itself (or is the leader's value being
-//! copied into a parallel worker). Only superusers could even try (the
-//! setting is PGC_SUSET), and `RESET ALL` leaves it alone.
+//! have exactly the lifetime the context needs: [`authenticate`] sets it
+//! with `SET LOCAL` semantics, so it ends with the transaction (COMMIT,
+//! ROLLBACK or error), a rolled-back savepoint takes it back, and parallel
+//! workers receive it from their leader. What makes it unforgeable is its
+//! check hook: every attempt to give it a value is refused unless it comes
+//! from [`authenticate`] itself (or is the leader's value being copied into
+//! a parallel worker). Only superusers could even try (the setting is
+//! PGC_SUSET), and `RESET ALL` leaves it alone.
 //!
 //! The setting's text is the identity as JSON; the assign hook decodes it
 //! once into a backend-local cache that the accessors read.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use api_keys_core::scope::{Scope, ScopeSet};
@@ -23,9 +24,9 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiKeyError, OrRaise, Result};
+use crate::error::{Error, Result};
+use crate::runtime::verification::{self, Identity};
 use crate::settings::{set_check_detail, set_check_message};
-use crate::verify::{self, Identity};
 
 const SETTING: &CStr = c"api_keys.current_key";
 
@@ -50,32 +51,11 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
     /// True only while `establish` sets the setting.
     static ESTABLISHING: Cell<bool> = const { Cell::new(false) };
-    /// The last scope `apikey_has_scope` parsed: policies ask the same one per row.
-    static LAST_REQUIRED: RefCell<Option<(String, Scope)>> = const { RefCell::new(None) };
 }
 
 /// The current context, if this transaction is key-authenticated.
 pub fn current() -> Option<Rc<Context>> {
     CURRENT.with(|c| c.borrow().clone())
-}
-
-/// Key management is refused inside a key-authenticated transaction.
-pub fn forbid_management() -> Result<()> {
-    if current().is_some() {
-        return Err(ApiKeyError::ManagementFromKey);
-    }
-    if !crate::key_lookup::schema_is_current() {
-        return Err(ApiKeyError::SchemaOutdated);
-    }
-    unsafe {
-        if pg_sys::RecoveryInProgress() {
-            return Err(ApiKeyError::ReadOnly { standby: true });
-        }
-        if pg_sys::XactReadOnly {
-            return Err(ApiKeyError::ReadOnly { standby: false });
-        }
-    }
-    Ok(())
 }
 
 fn decode(text: &str) -> Option<Context> {
@@ -108,8 +88,15 @@ unsafe extern "C-unwind" fn check_current_key(
     _extra: *mut *mut std::ffi::c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
-    let empty = unsafe { newval.is_null() || (*newval).is_null() || *(*newval) == 0 };
-    if empty || ESTABLISHING.with(Cell::get) || unsafe { pg_sys::InitializingParallelWorker } {
+    // SAFETY: PostgreSQL passes a valid pointer to the proposed value, a
+    // NUL-terminated string or NULL; InitializingParallelWorker is a global.
+    let (empty, parallel) = unsafe {
+        (
+            newval.is_null() || (*newval).is_null() || *(*newval) == 0,
+            pg_sys::InitializingParallelWorker,
+        )
+    };
+    if empty || parallel || ESTABLISHING.with(Cell::get) {
         return true;
     }
     // Our own message: PostgreSQL's would print the refused value.
@@ -128,6 +115,8 @@ unsafe extern "C-unwind" fn assign_current_key(
     let decoded = if newval.is_null() {
         None
     } else {
+        // SAFETY: a NUL-terminated string owned by the GUC machinery, read
+        // at once.
         unsafe { CStr::from_ptr(newval) }
             .to_str()
             .ok()
@@ -137,7 +126,9 @@ unsafe extern "C-unwind" fn assign_current_key(
     CURRENT.with(|c| *c.borrow_mut() = decoded.map(Rc::new));
 }
 
+/// Define the setting that holds the context. Called from `_PG_init`.
 pub fn define_setting() {
+    // SAFETY: called once from _PG_init; the hooks are valid GUC hooks.
     unsafe {
         GucRegistry::define_string_guc_with_hooks(
             SETTING,
@@ -167,84 +158,43 @@ fn establish(identity: &Identity) {
     let text = serde_json::to_string(&stored).expect("context serializes");
     let value = CString::new(text).expect("JSON has no NUL");
     ESTABLISHING.with(|e| e.set(true));
-    PgTryBuilder::new(|| unsafe {
-        pg_sys::set_config_option(
-            SETTING.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            pg_sys::PGERROR as i32,
-            false,
-        );
+    PgTryBuilder::new(|| {
+        // SAFETY: sets our own setting with SET LOCAL semantics; the check
+        // hook lets it through while ESTABLISHING is set.
+        unsafe {
+            pg_sys::set_config_option(
+                SETTING.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_LOCAL,
+                true,
+                pg_sys::PGERROR as i32,
+                false,
+            );
+        }
     })
     .finally(|| ESTABLISHING.with(|e| e.set(false)))
     .execute();
 }
 
-/// `apikey_authenticate`: verify, and make the key the transaction's context.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn apikey_authenticate(
-    key: Option<&str>,
-    client_ip: default!(Option<pgrx::Inet>, "NULL"),
-    required_scope: default!(Option<&str>, "NULL"),
-) -> pgrx::Uuid {
-    authenticate(key, client_ip.as_ref(), required_scope).or_raise()
-}
-
-/// Verify and establish; the shared body of `apikey_authenticate` and the
-/// PostgREST hook.
+/// Verify `key` and, when it is valid, make it this transaction's context;
+/// otherwise 28000 with the verification code. The body of
+/// `apikey_authenticate` and of the PostgREST hook.
 pub fn authenticate(
     key: Option<&str>,
-    client_ip: Option<&pgrx::Inet>,
-    required_scope: Option<&str>,
+    client_ip: Option<IpAddr>,
+    required: Option<&Scope>,
 ) -> Result<pgrx::Uuid> {
-    let required = verify::parse_required_scope(required_scope)?;
-    let ip = verify::parse_client_ip(client_ip)?;
-    let verdict = verify::verify(key, required.as_ref(), ip, true);
+    let verdict = verification::verify(key, required, client_ip, true)?;
     match verdict.identity {
         Some(identity) => {
             establish(&identity);
             Ok(identity.key_id)
         }
-        None => Err(ApiKeyError::NotAuthenticated {
-            code: verdict.code.as_str(),
+        None => Err(Error::NotAuthenticated {
+            code: verdict.code,
             retry_after: verdict.retry_after,
         }),
     }
-}
-
-/// The key that authenticated this transaction; NULL when none did.
-#[pg_extern(stable, parallel_safe)]
-fn apikey_current_key_id() -> Option<pgrx::Uuid> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.key_id))
-}
-
-/// The owner of the key that authenticated this transaction; NULL when none did.
-#[pg_extern(stable, parallel_safe)]
-fn apikey_current_owner() -> Option<String> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.owner.clone()))
-}
-
-/// Whether the current key's scopes cover `scope`; false when not authenticated.
-#[pg_extern(stable, parallel_safe, strict)]
-fn apikey_has_scope(scope: &str) -> bool {
-    let covered = LAST_REQUIRED.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.as_ref().map(|(text, _)| text.as_str()) != Some(scope) {
-            let parsed = verify::parse_required_scope(Some(scope))
-                .or_raise()
-                .expect("Some in, Some out");
-            *last = Some((scope.to_string(), parsed));
-        }
-        let (_, required) = last.as_ref().expect("set above");
-        CURRENT.with(|c| {
-            c.borrow()
-                .as_ref()
-                .is_some_and(|ctx| ctx.scopes.covers(required))
-        })
-    });
-    covered
 }

@@ -9,8 +9,9 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
 
-use crate::storage::Stmt;
 use pgrx::{JsonB, Uuid};
+
+use crate::runtime::storage::{self, Stmt};
 
 /// The channel events are sent on.
 pub const CHANNEL: &str = "api_keys_events";
@@ -43,6 +44,8 @@ impl Action {
 /// `SET ROLE` (PostgREST's `SET LOCAL ROLE` included), not the owner a
 /// SECURITY DEFINER function runs as.
 fn acting_role() -> String {
+    // SAFETY: GetOuterUserId is valid in any transaction; the name is
+    // copied before the syscache entry can go away.
     unsafe {
         let name = pg_sys::GetUserNameFromId(pg_sys::GetOuterUserId(), true);
         if name.is_null() {
@@ -52,6 +55,11 @@ fn acting_role() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// A value for an event's `changes` (times in ISO 8601, whatever DateStyle).
+pub fn shown<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// Append an event for `key_id` with the `changes` made (names and new
@@ -68,6 +76,6 @@ pub fn record(
         JsonB(changes).into(),
         acting_role().into(),
     ];
-    crate::storage::run(client, Stmt::RecordEvent, &args)?;
+    storage::run(client, Stmt::RecordEvent, &args)?;
     Ok(())
 }

@@ -21,39 +21,31 @@ pub struct Segment {
 // Reached through raw pointers (`&raw`), as `static mut` references are not
 // allowed; clippy's deref_addrof does not know that.
 static mut SEGMENTS: Vec<&'static Segment> = Vec::new();
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
 static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
 static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 /// Ask for `segment`; only while `shared_preload_libraries` is processed.
 #[allow(clippy::deref_addrof)]
 pub fn register(segment: &'static Segment) {
+    // SAFETY: runs in the postmaster during _PG_init, single-threaded,
+    // before any hook can read SEGMENTS; the previous hooks are chained.
     unsafe {
         debug_assert!(pg_sys::process_shared_preload_libraries_in_progress);
         let segments = &mut *(&raw mut SEGMENTS);
         if segments.is_empty() {
-            // PostgreSQL 15 and later take requests in their own hook.
-            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
-            {
-                PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
-                pg_sys::shmem_request_hook = Some(shmem_request);
-            }
+            PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
+            pg_sys::shmem_request_hook = Some(shmem_request);
             PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
             pg_sys::shmem_startup_hook = Some(shmem_startup);
         }
         segments.push(segment);
-        #[cfg(any(feature = "pg13", feature = "pg14"))]
-        {
-            pg_sys::RequestAddinShmemSpace((segment.size)());
-            pg_sys::RequestNamedLWLockTranche(segment.name.as_ptr(), 1);
-        }
     }
 }
 
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
 #[allow(clippy::deref_addrof)]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn shmem_request() {
+    // SAFETY: called by the postmaster once, after _PG_init filled SEGMENTS.
     unsafe {
         if let Some(prev) = PREV_SHMEM_REQUEST {
             prev();
@@ -68,6 +60,9 @@ unsafe extern "C-unwind" fn shmem_request() {
 #[allow(clippy::deref_addrof)]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn shmem_startup() {
+    // SAFETY: called in every process that attaches to shared memory, with
+    // the segments requested above; AddinShmemInitLock serializes the one
+    // initialization among them.
     unsafe {
         if let Some(prev) = PREV_SHMEM_STARTUP {
             prev();

@@ -16,12 +16,10 @@ use std::ffi::CStr;
 use std::ptr;
 
 use api_keys_core::ratelimit::{Decision, Window};
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 
-use crate::shmem;
-
-pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+use crate::runtime::{shmem, xact};
+use crate::settings::RATE_LIMIT_MAX_KEYS as MAX_KEYS;
 
 /// The segment and its LWLock tranche.
 const SEGMENT: &CStr = c"api_keys rate limits";
@@ -58,28 +56,12 @@ fn segment_size() -> usize {
     std::mem::size_of::<Table>() + capacity() as usize * std::mem::size_of::<Slot>()
 }
 
-/// Define the setting; when loaded by `shared_preload_libraries`, also ask
-/// for the shared memory. Called from `_PG_init`.
+/// Ask for the shared memory. Called from `_PG_init` when preloaded.
 pub fn init() {
-    // A postmaster-level setting can only be defined at server start; loaded
-    // later, the library has no counters and needs no setting.
-    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
-        return;
-    }
-    GucRegistry::define_int_guc(
-        c"api_keys.rate_limit_max_keys",
-        c"Most rate-limited keys counted at once (shared memory; needs a restart).",
-        c"When every slot holds a key active within its last two windows, a new key is refused as rate_limited.",
-        &MAX_KEYS,
-        16,
-        50_000_000,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
-    crate::shmem::register(&SHMEM);
+    shmem::register(&SHMEM);
 }
 
-static SHMEM: crate::shmem::Segment = crate::shmem::Segment {
+static SHMEM: shmem::Segment = shmem::Segment {
     name: SEGMENT,
     size: segment_size,
     init: init_table,
@@ -89,6 +71,8 @@ static SHMEM: crate::shmem::Segment = crate::shmem::Segment {
 unsafe fn init_table(base: *mut std::ffi::c_void, lock: *mut pg_sys::LWLock) {
     let table = base as *mut Table;
     let cap = capacity();
+    // SAFETY: `base` is a fresh segment of `segment_size()` bytes: room for
+    // the header and `cap` slots.
     unsafe {
         ptr::write(
             table,
@@ -117,27 +101,34 @@ unsafe fn init_table(base: *mut std::ffi::c_void, lock: *mut pg_sys::LWLock) {
 }
 
 unsafe fn attach_table(base: *mut std::ffi::c_void) {
+    // SAFETY: set once per process at shared-memory startup, before any
+    // verification reads it.
     unsafe { TABLE = base as *mut Table };
 }
 
 /// Whether the counters exist (the library was preloaded).
 pub fn available() -> bool {
+    // SAFETY: TABLE is written only at shared-memory startup.
     unsafe { !TABLE.is_null() }
 }
 
 /// Milliseconds on the server's clock.
 fn now_ms() -> i64 {
-    unsafe { pg_sys::GetCurrentTimestamp() / 1000 }
+    xact::clock() / 1000
 }
 
 /// Count one request of `key` against `limit` per `window_ms`. `None`: the
 /// library is not preloaded, there are no counters.
 pub fn admit(key: &[u8; 16], limit: u32, window_ms: i64) -> Option<Decision> {
+    // SAFETY: TABLE is written only at shared-memory startup.
     let table = unsafe { TABLE };
     if table.is_null() {
         return None;
     }
     let now = now_ms();
+    // SAFETY: the table lives in shared memory for the server's life; its
+    // lock is held while it is read or changed, and `admit_locked` raises no
+    // error, so the lock is always released.
     unsafe {
         pg_sys::LWLockAcquire((*table).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
         let decision = admit_locked(&mut *table, key, limit, window_ms, now);
@@ -184,6 +175,7 @@ fn admit_locked(
 }
 
 fn slots(table: &mut Table) -> &mut [Slot] {
+    // SAFETY: `capacity` slots follow the header (see `segment_size`).
     unsafe { std::slice::from_raw_parts_mut(table.slots.as_mut_ptr(), table.capacity as usize) }
 }
 

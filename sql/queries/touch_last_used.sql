@@ -1,0 +1,5 @@
+-- Record a successful use of key $1, never waiting for another session's
+-- lock on its row (the row is skipped then; the next use records it).
+UPDATE api_keys.keys k SET last_used_at = pg_catalog.now()
+  FROM (SELECT id FROM api_keys.keys WHERE id = $1 FOR UPDATE SKIP LOCKED) l
+ WHERE k.id = l.id

@@ -1,0 +1,57 @@
+//! The SQL surface: every function a user calls, one file per area. Each
+//! `#[pg_extern]` checks its arguments ([`args`]), asks the runtime
+//! ([`crate::runtime`]) to do the work, and returns `Result<_, ErrorReport>`
+//! so that an [`Error`] becomes the PostgreSQL error with its SQLSTATE.
+//!
+//! - [`create`] — `apikey_create`;
+//! - [`update`], [`list`] — `apikey_update`, `apikey_list`;
+//! - [`rotate`], [`revoke`] — `apikey_rotate`, `apikey_revoke`;
+//! - [`verify`] — `apikey_verify`;
+//! - [`context`] — `apikey_authenticate` and the accessors for RLS;
+//! - [`postgrest`] — the PostgREST pre-request hook's body;
+//! - [`lifecycle`] — keys due for rotation or expiring, announcements,
+//!   history.
+
+// pgrx raises the `ErrorReport` a `#[pg_extern]` returns; that is the way
+// to give an error its SQLSTATE, so its size is not worth boxing. And pgrx
+// needs a function's result row written out with `name!` where it is used.
+#![allow(clippy::result_large_err, clippy::type_complexity)]
+
+pub mod args;
+pub mod context;
+pub mod create;
+pub mod lifecycle;
+pub mod list;
+pub mod postgrest;
+pub mod revoke;
+pub mod rotate;
+pub mod update;
+pub mod verify;
+
+use api_keys_core::{digest, key};
+
+use crate::error::{Error, Result};
+use crate::runtime::{context as request_context, key_lookup, pepper, xact};
+use crate::settings;
+
+/// Key management is refused inside a key-authenticated transaction (42501),
+/// on an older release's schema (55000), and where nothing can be written
+/// (25006).
+fn forbid_management() -> Result<()> {
+    if request_context::current().is_some() {
+        return Err(Error::ManagementFromKey);
+    }
+    if !key_lookup::schema_is_current()? {
+        return Err(Error::SchemaOutdated);
+    }
+    xact::require_writable()
+}
+
+/// A freshly generated key under the current brand, its digest under the
+/// newest pepper when one is configured.
+fn new_key(environment: &str) -> Result<key::NewKey> {
+    let mut new = key::generate(&settings::brand(), environment)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    new.digest = pepper::with_peppers(|peppers| digest::for_storage(peppers, &new.key))?;
+    Ok(new)
+}

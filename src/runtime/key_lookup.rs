@@ -1,0 +1,334 @@
+//! The hot path's read: one key by digest, straight through the unique
+//! index `api_keys.keys_digest_idx`, without SPI (which builds an executor
+//! per call: the largest cost of a verification, measured in bench/), and
+//! the `api_keys.verification` row formed from it.
+//!
+//! Visibility is what SPI would give a VOLATILE function: the command
+//! counter is advanced and a fresh transaction snapshot taken per lookup,
+//! so a revocation counts from its commit (READ COMMITTED) and the
+//! transaction's snapshot is used under REPEATABLE READ and SERIALIZABLE.
+//!
+//! Relation, index and attribute numbers are found by name once per backend
+//! and forgotten at every relation cache invalidation, so a re-created
+//! extension or an older release's table (without the rate-limit columns,
+//! before `ALTER EXTENSION api_keys UPDATE`) is found as it is.
+//!
+//! The found row's values point into a pinned buffer of the table: they
+//! never leave this module. [`KeyRow`] hands out copies and typed answers.
+
+use std::cell::Cell;
+
+use api_keys_core::code::Code;
+use api_keys_core::ratelimit::Decision;
+use pgrx::heap_tuple::PgHeapTuple;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{AllocatedByRust, PgTupleDesc};
+
+use crate::error::{Error, Result};
+
+/// Attribute numbers of the columns verification reads.
+#[derive(Clone, Copy, Debug)]
+struct Columns {
+    id: i16,
+    owner: i16,
+    name: i16,
+    scopes: i16,
+    environment: i16,
+    metadata: i16,
+    expires_at: i16,
+    revoked_at: i16,
+    grace_expires_at: i16,
+    allowed_cidrs: i16,
+    last_used_at: i16,
+    /// Absent in an older release's table.
+    rate_limit: Option<i16>,
+    rate_window: Option<i16>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct KeyTable {
+    relation: pg_sys::Oid,
+    digest_index: pg_sys::Oid,
+    /// The row type `api_keys.verification`.
+    verification_type: pg_sys::Oid,
+    columns: Columns,
+}
+
+thread_local! {
+    static KEY_TABLE: Cell<Option<KeyTable>> = const { Cell::new(None) };
+    static INVALIDATION_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    KEY_TABLE.with(|t| t.set(None));
+}
+
+fn attnum(relation: pg_sys::Oid, name: &std::ffi::CStr) -> Option<i16> {
+    // SAFETY: a syscache lookup by a valid relation OID and a C string.
+    let n = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
+    (n > 0).then_some(n)
+}
+
+fn missing() -> Error {
+    Error::Internal("api_keys.keys is missing or damaged; re-create the extension".into())
+}
+
+fn key_table() -> Result<KeyTable> {
+    if let Some(t) = KEY_TABLE.with(Cell::get) {
+        return Ok(t);
+    }
+    if !INVALIDATION_REGISTERED.with(Cell::get) {
+        // SAFETY: registers a callback that only clears a thread-local; done
+        // once per backend.
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget), pg_sys::Datum::from(0)) };
+        INVALIDATION_REGISTERED.with(|r| r.set(true));
+    }
+    // SAFETY: catalog lookups by name with static C strings; missing objects
+    // come back as InvalidOid (missing_ok).
+    let (relation, digest_index, verification_type) = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), false);
+        (
+            pg_sys::get_relname_relid(c"keys".as_ptr(), nsp),
+            pg_sys::get_relname_relid(c"keys_digest_idx".as_ptr(), nsp),
+            pg_sys::GetSysCacheOid(
+                pg_sys::SysCacheIdentifier::TYPENAMENSP as _,
+                pg_sys::Anum_pg_type_oid as _,
+                pg_sys::Datum::from(c"verification".as_ptr()),
+                pg_sys::Datum::from(nsp),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            ),
+        )
+    };
+    if relation == pg_sys::InvalidOid
+        || digest_index == pg_sys::InvalidOid
+        || verification_type == pg_sys::InvalidOid
+    {
+        return Err(missing());
+    }
+    let col = |name: &std::ffi::CStr| attnum(relation, name).ok_or_else(missing);
+    let table = KeyTable {
+        relation,
+        digest_index,
+        verification_type,
+        columns: Columns {
+            id: col(c"id")?,
+            owner: col(c"owner")?,
+            name: col(c"name")?,
+            scopes: col(c"scopes")?,
+            environment: col(c"environment")?,
+            metadata: col(c"metadata")?,
+            expires_at: col(c"expires_at")?,
+            revoked_at: col(c"revoked_at")?,
+            grace_expires_at: col(c"grace_expires_at")?,
+            allowed_cidrs: col(c"allowed_cidrs")?,
+            last_used_at: col(c"last_used_at")?,
+            rate_limit: attnum(relation, c"rate_limit"),
+            rate_window: attnum(relation, c"rate_window"),
+        },
+    };
+    KEY_TABLE.with(|t| t.set(Some(table)));
+    Ok(table)
+}
+
+/// Whether this database's key table has this library's columns (false
+/// while it still has an older release's schema).
+pub fn schema_is_current() -> Result<bool> {
+    Ok(key_table()?.columns.rate_limit.is_some())
+}
+
+/// A key row found by [`find`], readable while the lookup lasts.
+pub struct KeyRow {
+    slot: *mut pg_sys::TupleTableSlot,
+    table: KeyTable,
+}
+
+impl KeyRow {
+    /// The raw value of a column, pointing into the table's buffer for
+    /// by-reference types.
+    fn datum(&self, attnum: i16) -> Option<pg_sys::Datum> {
+        let i = (attnum - 1) as usize;
+        // SAFETY: `find` deformed every attribute of the slot, and the slot
+        // lives (pinned) for as long as `self` is borrowed.
+        unsafe {
+            if *(*self.slot).tts_isnull.add(i) {
+                None
+            } else {
+                Some(*(*self.slot).tts_values.add(i))
+            }
+        }
+    }
+
+    /// A column converted to an owned Rust value.
+    fn get<T: FromDatum>(&self, attnum: i16) -> Option<T> {
+        let d = self.datum(attnum)?;
+        // SAFETY: the column's type is the one `T` reads (the table's
+        // definition fixes it); the value is copied out.
+        unsafe { T::from_datum(d, false) }
+    }
+
+    /// A timestamptz column, in microseconds since 2000-01-01.
+    fn timestamp(&self, attnum: i16) -> Option<i64> {
+        self.datum(attnum).map(|d| d.value() as i64)
+    }
+
+    pub fn key_id(&self) -> pgrx::Uuid {
+        self.get::<pgrx::Uuid>(self.table.columns.id)
+            .expect("id is NOT NULL")
+    }
+
+    pub fn owner(&self) -> String {
+        self.get::<String>(self.table.columns.owner)
+            .unwrap_or_default()
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.datum(self.table.columns.revoked_at).is_some()
+    }
+
+    /// Whether the key's expiry or its rotation grace has passed at `now`.
+    pub fn has_expired(&self, now: i64) -> bool {
+        let c = self.table.columns;
+        let passed = |at: i16| self.timestamp(at).is_some_and(|t| t <= now);
+        passed(c.expires_at) || passed(c.grace_expires_at)
+    }
+
+    /// When the key was last used, as stored.
+    pub fn last_used_at(&self) -> Option<i64> {
+        self.timestamp(self.table.columns.last_used_at)
+    }
+
+    /// The granted scopes, normalized.
+    pub fn scopes(&self) -> Vec<String> {
+        self.get::<Vec<String>>(self.table.columns.scopes)
+            .unwrap_or_default()
+    }
+
+    /// The allowed networks; None: any address.
+    pub fn allowed_cidrs(&self) -> Option<Vec<String>> {
+        self.get::<Vec<String>>(self.table.columns.allowed_cidrs)
+    }
+
+    /// The key's rate limit as (requests, window in milliseconds).
+    pub fn rate_limit(&self) -> Option<(i32, i64)> {
+        let c = self.table.columns;
+        let limit = self.get::<i32>(c.rate_limit?)?;
+        let window = self.datum(c.rate_window?)?;
+        // SAFETY: rate_window is an interval column: its datum points to an
+        // Interval in the pinned buffer, read here and not kept.
+        let iv = unsafe { &*(window.cast_mut_ptr::<pg_sys::Interval>()) };
+        let micros = api_keys_core::interval::total_micros(iv.month, iv.day, iv.time);
+        Some((limit, (micros / 1000) as i64))
+    }
+
+    /// The `api_keys.verification` row answering `code` for this key, with
+    /// the limiter's decision for a rate-limited key. The values are copied
+    /// out of the table's buffer.
+    pub fn answer(
+        &self,
+        code: Code,
+        limited: Option<Decision>,
+    ) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
+        let c = self.table.columns;
+        let found = [
+            self.datum(c.id),
+            self.datum(c.owner),
+            self.datum(c.name),
+            self.datum(c.scopes),
+            self.datum(c.environment),
+            self.datum(c.metadata),
+            self.datum(c.expires_at),
+        ];
+        form_answer(self.table.verification_type, code, found, limited)
+    }
+}
+
+/// The `api_keys.verification` row answering `code` when no key was found.
+pub fn answer_without_key(code: Code) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
+    form_answer(key_table()?.verification_type, code, [None; 7], None)
+}
+
+/// Form the answer row (copying by-reference values) from the code, the
+/// key's `(id, owner, name, scopes, environment, metadata, expires_at)`
+/// and for a rate-limited key the limiter's decision.
+fn form_answer(
+    verification_type: pg_sys::Oid,
+    code: Code,
+    found: [Option<pg_sys::Datum>; 7],
+    limited: Option<Decision>,
+) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
+    let tupdesc = PgTupleDesc::for_composite_type_by_oid(verification_type).ok_or_else(|| {
+        Error::Internal("type api_keys.verification is missing; re-create the extension".into())
+    })?;
+    let mut datums: Vec<Option<pg_sys::Datum>> = Vec::with_capacity(11);
+    datums.push((code == Code::Valid).into_datum());
+    datums.push(code.as_str().into_datum());
+    datums.extend(found);
+    datums.push(limited.and_then(|d| (d.remaining as i32).into_datum()));
+    datums.push(limited.and_then(|d| {
+        (!d.admitted)
+            .then_some(d.retry_after_secs as i32)
+            .into_datum()
+    }));
+    // An older release's type has fewer fields (before ALTER EXTENSION UPDATE).
+    datums.truncate(tupdesc.len());
+    // SAFETY: the datums match the type's fields in order and type; forming
+    // the tuple copies them out of the buffer.
+    unsafe { PgHeapTuple::from_datums(tupdesc, datums) }
+        .map_err(|e| Error::Internal(format!("cannot form api_keys.verification: {e}")))
+}
+
+/// Look up the key with the first of `digests` that is stored, and give it
+/// (or None) to `f` while its row is readable.
+pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Result<R> {
+    let table = key_table()?;
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: the relation and index OIDs were looked up in this backend and
+    // are forgotten at any relcache invalidation; everything opened here is
+    // closed before returning, in reverse order, and the slot (which pins
+    // the buffer) outlives every use of the `KeyRow` handed to `f`. An
+    // ERROR raised inside unwinds through PostgreSQL's resource owners,
+    // which release the locks, pins and snapshot.
+    unsafe {
+        // What SPI does for a VOLATILE function: see this transaction's own
+        // earlier changes, then take a fresh snapshot.
+        pg_sys::CommandCounterIncrement();
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
+        let heap = pg_sys::table_open(table.relation, lock);
+        let index = pg_sys::index_open(table.digest_index, lock);
+        let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+        let scan = pg_sys::index_beginscan(heap, index, snapshot, 1, 0);
+        let mut found = false;
+        for digest in digests {
+            let value = (&digest[..]).into_datum().expect("a bytea");
+            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+            pg_sys::ScanKeyInit(
+                &mut key,
+                1,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                pg_sys::Oid::from(pg_sys::F_BYTEAEQ),
+                value,
+            );
+            pg_sys::index_rescan(scan, &mut key, 1, std::ptr::null_mut(), 0);
+            if pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+                found = true;
+                break;
+            }
+        }
+        let result = if found {
+            let natts = (*(*heap).rd_att).natts;
+            pg_sys::slot_getsomeattrs(slot, natts);
+            f(Some(&KeyRow { slot, table }))
+        } else {
+            f(None)
+        };
+        pg_sys::index_endscan(scan);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::index_close(index, lock);
+        pg_sys::table_close(heap, lock);
+        pg_sys::UnregisterSnapshot(snapshot);
+        Ok(result)
+    }
+}
