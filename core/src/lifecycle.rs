@@ -198,7 +198,7 @@ mod tests {
             parse_peppers("0123456789abcdef\nshort"),
             Err(PepperError::TooShort(2))
         );
-        let five = vec!["0123456789abcdef"; 5].join("\n");
+        let five = ["0123456789abcdef"; 5].join("\n");
         assert_eq!(parse_peppers(&five), Err(PepperError::TooMany(5)));
     }
 
