@@ -34,6 +34,14 @@ pub enum Error {
     },
     /// P0002: rotating an unknown key.
     UnknownKey { key_id: pgrx::Uuid },
+    /// 23505: importing a key whose digest is stored already (`stored_as`)
+    /// or given twice in one call (`same_as`, the other item). `item` is the
+    /// place in `apikey_import_many`'s array, from 1.
+    DuplicateDigest {
+        item: Option<usize>,
+        stored_as: Option<pgrx::Uuid>,
+        same_as: Option<usize>,
+    },
     /// 55000: a rate-limited key, but the library is not preloaded, so
     /// there are no counters.
     RateLimitsUnavailable,
@@ -75,6 +83,7 @@ impl Error {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             Error::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
+            Error::DuplicateDigest { .. } => ERRCODE_UNIQUE_VIOLATION,
             Error::ReadOnly { .. } => ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Error::PepperFile { .. } => ERRCODE_CONFIG_FILE_ERROR,
             Error::Internal(_) => ERRCODE_INTERNAL_ERROR,
@@ -120,6 +129,20 @@ impl From<Error> for ErrorReport {
                 report(format!("API key {key_id} cannot be rotated: {reason}"))
             }
             Error::UnknownKey { key_id } => report(format!("API key {key_id} does not exist")),
+            Error::DuplicateDigest {
+                item,
+                stored_as,
+                same_as,
+            } => {
+                let at = item.map(|i| format!("keys[{i}]: ")).unwrap_or_default();
+                let what = match (stored_as, same_as) {
+                    (Some(id), _) => format!("this digest is stored already, as API key {id}"),
+                    (None, Some(other)) => format!("this digest is also keys[{other}]'s"),
+                    (None, None) => "this digest was stored meanwhile by another transaction".into(),
+                };
+                report(format!("{at}{what}"))
+                    .set_hint("A key can be imported once; apikey_list shows the keys stored.")
+            }
             Error::RateLimitsUnavailable => report(
                 "rate limits need the api_keys library in shared_preload_libraries".into(),
             )

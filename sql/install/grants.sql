@@ -2,7 +2,8 @@
 --
 -- PUBLIC may use the schema and call the checking functions (verification,
 -- the request context, the PostgREST hook): policies and request hooks run as
--- ordinary roles. The key table is closed to everyone but the extension's
+-- ordinary roles; and apikey_find_keys and api_keys.imported_key(), which read
+-- nothing but their arguments. The key table is closed to everyone but the extension's
 -- owner; key management is granted to api_keys_admin only.
 
 GRANT USAGE ON SCHEMA api_keys TO PUBLIC;
@@ -20,6 +21,9 @@ REVOKE ALL ON FUNCTION api_keys.apikey_due_for_rotation(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_expiring(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_announce_due(interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION api_keys.apikey_history(text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_import(text, text, bytea, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_import_many(api_keys.imported_key[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_report_leaked(text[], text, text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_revoke(uuid) TO api_keys_admin;
@@ -30,6 +34,11 @@ GRANT EXECUTE ON FUNCTION api_keys.apikey_due_for_rotation(interval) TO api_keys
 GRANT EXECUTE ON FUNCTION api_keys.apikey_expiring(interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_announce_due(interval, interval) TO api_keys_admin;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_history(text, timestamptz) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_import(text, text, bytea, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval, text, timestamptz) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_import_many(api_keys.imported_key[]) TO api_keys_admin;
+-- A secret-scanning receiver's role can be given this one alone
+-- (docs/leaked-keys.md): possession of a key is the proof of a leak.
+GRANT EXECUTE ON FUNCTION api_keys.apikey_report_leaked(text[], text, text) TO api_keys_admin;
 
 -- Usage counts: administrators only.
 REVOKE ALL ON TABLE api_keys.usage FROM PUBLIC;

@@ -24,7 +24,8 @@ END
 $$;
 
 -- One row per key ever issued. The secret is never stored: `digest` is the
--- SHA-256 of the whole key, looked up through its unique index.
+-- SHA-256 of the whole key, looked up through its unique index. An imported
+-- key's `prefix` is what its import gave (possibly ''), not one we made.
 CREATE TABLE api_keys.keys (
     id                 uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
     digest             bytea       NOT NULL,
@@ -45,6 +46,9 @@ CREATE TABLE api_keys.keys (
     webhook_url        text,                        -- where a worker delivers this key's events
     rate_limit         integer,                     -- requests per rate_window; NULL: unlimited
     rate_window        interval,
+    -- How the key was made: 'native' (apikey_create, apikey_rotate) or
+    -- 'imported' (apikey_import: a digest made elsewhere, any format).
+    origin             text        NOT NULL DEFAULT 'native' CHECK (origin IN ('native', 'imported')),
     CONSTRAINT keys_digest_length CHECK (pg_catalog.octet_length(digest) = 32),
     CONSTRAINT keys_rotation_complete
         CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL)),
@@ -67,25 +71,39 @@ SELECT pg_catalog.pg_extension_config_dump('api_keys.keys', '');
 
 -- What happened to which key, when, and by which role: appended by every
 -- management function (and by apikey_announce_due), never updated. Holds no
--- secret. Sent with NOTIFY api_keys_events as it is written.
+-- secret. Its id alone is sent with NOTIFY api_keys_events as it is written:
+-- a webhook worker reads the rest here (readable by api_keys_admin only) and
+-- replays what it missed by `xid` and `seq` (docs/lifecycle.md).
 CREATE TABLE api_keys.events (
     id           uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
     at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     action       text        NOT NULL CHECK (action IN ('created', 'updated', 'rotated', 'revoked',
-                                                        'rotation_due', 'expiring')),
+                                                        'rotation_due', 'expiring', 'imported')),
     key_id       uuid        NOT NULL,   -- no foreign key: history outlives a deleted key row
     owner        text        NOT NULL,
     session_role text        NOT NULL,   -- session_user
     acting_role  text        NOT NULL,   -- the role in effect (SET ROLE), not the definer
-    changes      jsonb       NOT NULL DEFAULT '{}'
+    changes      jsonb       NOT NULL DEFAULT '{}',
+    -- The order events were recorded in (not the order they committed in).
+    seq          bigint      GENERATED ALWAYS AS IDENTITY,
+    -- The recording transaction (0 for events recorded before 0.3.0).
+    xid          xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    -- The key as it was at the event: what a webhook delivers (NULL before 0.3.0).
+    name             text,
+    prefix           text,
+    expires_at       timestamptz,
+    next_rotation_at timestamptz,
+    webhook_url      text
 );
 CREATE INDEX events_owner_at_idx ON api_keys.events (owner, at);
 CREATE INDEX events_key_idx ON api_keys.events (key_id, action);
+CREATE INDEX events_xid_idx ON api_keys.events (xid);
 
 COMMENT ON TABLE api_keys.events IS
     'Audit log of the api_keys extension: one row per key event, append-only, no secrets.';
 
 SELECT pg_catalog.pg_extension_config_dump('api_keys.events', '');
+SELECT pg_catalog.pg_extension_config_dump('api_keys.events_seq_seq', '');
 
 CREATE FUNCTION api_keys.events_append_only() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -140,3 +158,37 @@ CREATE TYPE api_keys.verification AS (
     remaining   integer,        -- rate-limited keys: requests left in the window
     retry_after integer         -- rate_limited: seconds until a retry can succeed
 );
+
+-- One key for apikey_import_many: the arguments of apikey_import. NULL
+-- fields take apikey_import's defaults. api_keys.imported_key(...) below
+-- makes one with named arguments.
+CREATE TYPE api_keys.imported_key AS (
+    owner             text,
+    name              text,
+    digest            bytea,        -- SHA-256 of the whole key as its user presents it
+    scopes            text[],
+    expires_at        timestamptz,
+    allowed_cidrs     text[],
+    environment       text,
+    metadata          jsonb,
+    rotation_interval interval,
+    webhook_url       text,
+    rate_limit        integer,
+    rate_window       interval,
+    prefix            text,         -- the first characters of the key, shown by apikey_list
+    created_at        timestamptz   -- when it was made elsewhere; NULL: now
+);
+
+CREATE FUNCTION api_keys.imported_key(
+    owner text, name text, digest bytea,
+    scopes text[] DEFAULT '{}', expires_at timestamptz DEFAULT NULL,
+    allowed_cidrs text[] DEFAULT NULL, environment text DEFAULT 'live',
+    metadata jsonb DEFAULT '{}', rotation_interval interval DEFAULT NULL,
+    webhook_url text DEFAULT NULL, rate_limit integer DEFAULT NULL,
+    rate_window interval DEFAULT NULL, prefix text DEFAULT NULL,
+    created_at timestamptz DEFAULT NULL)
+RETURNS api_keys.imported_key
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)::api_keys.imported_key
+$$;

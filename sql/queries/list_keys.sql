@@ -1,9 +1,11 @@
 -- The keys of owner $1 (every owner's when NULL) in status $2 (active,
 -- expired, revoked or all) whose name contains $3 (any case; NULL: any
--- name), oldest first. Never the digest.
+-- name), oldest first, with how each was made (native or imported).
+-- Never the digest.
 SELECT id, name, prefix, scopes, allowed_cidrs, environment, metadata, status,
        created_at, expires_at, last_used_at, revoked_at, replaced_by_key_id, grace_expires_at,
-       rotation_interval, created_at + rotation_interval, webhook_url, rate_limit, rate_window
+       rotation_interval, created_at + rotation_interval, webhook_url, rate_limit, rate_window,
+       origin
   FROM (SELECT k.*,
                CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
                     WHEN (k.expires_at <= pg_catalog.now()

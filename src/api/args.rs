@@ -4,13 +4,13 @@
 use std::net::IpAddr;
 
 use api_keys_core::scope::{self, Scope};
-use api_keys_core::{cidr, interval, key, lifecycle};
+use api_keys_core::{cidr, digest as key_digest, interval, key, lifecycle};
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{JsonB, Uuid};
+use pgrx::{JsonB, PgTupleDesc, Uuid};
 
 use crate::error::{warn, Error, Result};
 use crate::runtime::{ratelimit, xact};
@@ -285,5 +285,256 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbText {
     unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
         // SAFETY: as above.
         unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+/// An imported key's digest: the 32 bytes of a SHA-256.
+pub fn digest(digest: Option<&[u8]>) -> Result<[u8; 32]> {
+    let digest = digest.ok_or_else(|| Error::invalid("digest must not be NULL"))?;
+    digest.try_into().map_err(|_| {
+        Error::invalid_with_hint(
+            format!("digest is {} bytes, not 32", digest.len()),
+            "The digest is the SHA-256 of the whole key as its user presents it, e.g. sha256(convert_to(key, 'UTF8')) or decode(hex_digest, 'hex').",
+        )
+    })
+}
+
+/// Longest prefix an imported key can be shown by, in bytes.
+const MAX_PREFIX_LEN: usize = 64;
+
+/// The prefix an imported key is shown by: NULL or `''` for none, else at
+/// most 64 printable ASCII characters, and never the whole key (whose
+/// digest is `digest`).
+pub fn shown_prefix(prefix: Option<&str>, digest: &[u8; 32]) -> Result<String> {
+    let prefix = prefix.unwrap_or_default();
+    if prefix.len() > MAX_PREFIX_LEN {
+        return Err(Error::invalid(format!(
+            "prefix is too long ({} bytes; at most {MAX_PREFIX_LEN})",
+            prefix.len()
+        )));
+    }
+    if !prefix.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        return Err(Error::invalid(format!(
+            "prefix \"{}\" holds a character other than printable ASCII",
+            truncate(prefix, 64).escape_debug()
+        )));
+    }
+    if !prefix.is_empty() && key_digest::sha256(prefix) == *digest {
+        return Err(Error::invalid_with_hint(
+            "prefix is the whole key",
+            "Give only the first characters of the key, which are shown in lists and events.",
+        ));
+    }
+    Ok(prefix.to_string())
+}
+
+/// When an imported key was made: not in the future; NULL means now.
+pub fn created_at(at: Option<TimestampWithTimeZone>) -> Result<Option<TimestampWithTimeZone>> {
+    match at {
+        Some(ts) if ts.is_infinity() || ts.is_neg_infinity() => Err(Error::invalid(format!(
+            "created_at {ts} is not a point in time"
+        ))),
+        Some(ts) if pg_sys::TimestampTz::from(ts) > xact::now() => {
+            Err(Error::invalid(format!("created_at {ts} is in the future")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The most keys one leak report takes.
+pub const MAX_REPORTED_KEYS: usize = 10_000;
+
+/// The keys of a leak report: not NULL, at most [`MAX_REPORTED_KEYS`].
+pub fn reported_keys(keys: Option<Vec<Option<String>>>) -> Result<Vec<Option<String>>> {
+    let keys = keys.ok_or_else(|| Error::invalid("keys must not be NULL"))?;
+    if keys.len() > MAX_REPORTED_KEYS {
+        return Err(Error::invalid_with_hint(
+            format!(
+                "keys holds {} keys; at most {MAX_REPORTED_KEYS} per call",
+                keys.len()
+            ),
+            "Report them in several calls.",
+        ));
+    }
+    Ok(keys)
+}
+
+/// Where a leak was found (a URL): optional (`''` is none), at most 2048
+/// bytes.
+pub fn leak_url(url: Option<&str>) -> Result<Option<&str>> {
+    match url {
+        None | Some("") => Ok(None),
+        Some(u) if u.len() > lifecycle::MAX_WEBHOOK_URL_LEN => Err(Error::invalid(format!(
+            "url is too long ({} bytes; at most {})",
+            u.len(),
+            lifecycle::MAX_WEBHOOK_URL_LEN
+        ))),
+        Some(u) => Ok(Some(u)),
+    }
+}
+
+/// The fields of one `api_keys.imported_key`, as given (checked by the
+/// caller with the functions above).
+#[derive(Default)]
+pub struct ImportedKeyFields {
+    pub owner: Option<String>,
+    pub name: Option<String>,
+    pub digest: Option<Vec<u8>>,
+    pub scopes: Option<Vec<Option<String>>>,
+    pub expires_at: Option<TimestampWithTimeZone>,
+    pub allowed_cidrs: Option<Vec<Option<String>>>,
+    pub environment: Option<String>,
+    pub metadata: Option<JsonbText>,
+    pub rotation_interval: Option<Interval>,
+    pub webhook_url: Option<String>,
+    pub rate_limit: Option<i32>,
+    pub rate_window: Option<Interval>,
+    pub prefix: Option<String>,
+    pub created_at: Option<TimestampWithTimeZone>,
+}
+
+/// The field types of `api_keys.imported_key`, in order.
+const IMPORTED_KEY_FIELDS: [pg_sys::Oid; 14] = [
+    pg_sys::TEXTOID,
+    pg_sys::TEXTOID,
+    pg_sys::BYTEAOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TIMESTAMPTZOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTOID,
+    pg_sys::JSONBOID,
+    pg_sys::INTERVALOID,
+    pg_sys::TEXTOID,
+    pg_sys::INT4OID,
+    pg_sys::INTERVALOID,
+    pg_sys::TEXTOID,
+    pg_sys::TIMESTAMPTZOID,
+];
+
+/// An `api_keys.imported_key[]` argument (`apikey_import_many`), read
+/// element by element: each composite is deformed once and its fields
+/// converted by type (metadata as [`JsonbText`], so that too deep a
+/// document is a 22023, not an internal error).
+pub struct ImportedKeyArray(pg_sys::Datum);
+
+pgrx::impl_sql_translatable!(ImportedKeyArray, arg_only = "imported_key[]");
+
+impl FromDatum for ImportedKeyArray {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(ImportedKeyArray(datum))
+    }
+}
+
+// SAFETY: unboxed through `FromDatum` like any by-reference argument.
+unsafe impl<'fcx> ArgAbi<'fcx> for ImportedKeyArray {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the caller (pgrx's wrapper) guarantees the argument's type.
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        // SAFETY: as above.
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+impl ImportedKeyArray {
+    /// Call `f` with each element's place (from 1) and fields (None for a
+    /// NULL element), in order; stop at the first error.
+    pub fn each(
+        &self,
+        mut f: impl FnMut(usize, Option<ImportedKeyFields>) -> Result<()>,
+    ) -> Result<()> {
+        // SAFETY: the datum is a non-NULL `api_keys.imported_key[]` (the
+        // function's signature says so); it is detoasted before it is read,
+        // its element type's descriptor is checked against the fields read
+        // below, every element is deformed with that descriptor into arrays
+        // of its 14 attributes, and each value is converted by the type the
+        // check guarantees. Everything allocated lives in the function's
+        // memory context.
+        unsafe {
+            let array = pg_sys::pg_detoast_datum(self.0.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+            let element_type = (*array).elemtype;
+            let tupdesc = PgTupleDesc::for_composite_type_by_oid(element_type)
+                .filter(|t| {
+                    t.len() == IMPORTED_KEY_FIELDS.len()
+                        && t.iter()
+                            .zip(IMPORTED_KEY_FIELDS)
+                            .all(|(a, oid)| !a.is_dropped() && a.type_oid().value() == oid)
+                })
+                .ok_or_else(|| {
+                    Error::Internal(
+                        "type api_keys.imported_key is not this library's; run ALTER EXTENSION api_keys UPDATE"
+                            .into(),
+                    )
+                })?;
+            let (mut len, mut byval, mut align) = (0i16, false, 0 as core::ffi::c_char);
+            pg_sys::get_typlenbyvalalign(element_type, &mut len, &mut byval, &mut align);
+            let mut elements: *mut pg_sys::Datum = std::ptr::null_mut();
+            let mut element_nulls: *mut bool = std::ptr::null_mut();
+            let mut n = 0;
+            pg_sys::deconstruct_array(
+                array,
+                element_type,
+                len.into(),
+                byval,
+                align,
+                &mut elements,
+                &mut element_nulls,
+                &mut n,
+            );
+            let mut values = [pg_sys::Datum::from(0); IMPORTED_KEY_FIELDS.len()];
+            let mut nulls = [true; IMPORTED_KEY_FIELDS.len()];
+            for i in 0..usize::try_from(n).unwrap_or(0) {
+                if *element_nulls.add(i) {
+                    f(i + 1, None)?;
+                    continue;
+                }
+                let header = pg_sys::pg_detoast_datum((*elements.add(i)).cast_mut_ptr())
+                    as pg_sys::HeapTupleHeader;
+                let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+                tuple.t_len = pgrx::heap_tuple_header_get_datum_length(header) as u32;
+                tuple.t_data = header;
+                pg_sys::heap_deform_tuple(
+                    &mut tuple,
+                    tupdesc.as_ptr(),
+                    values.as_mut_ptr(),
+                    nulls.as_mut_ptr(),
+                );
+                let v = |k: usize| (values[k], nulls[k]);
+                let fields = ImportedKeyFields {
+                    owner: String::from_datum(v(0).0, v(0).1),
+                    name: String::from_datum(v(1).0, v(1).1),
+                    digest: Vec::<u8>::from_datum(v(2).0, v(2).1),
+                    scopes: Vec::<Option<String>>::from_polymorphic_datum(
+                        v(3).0,
+                        v(3).1,
+                        pg_sys::TEXTARRAYOID,
+                    ),
+                    expires_at: TimestampWithTimeZone::from_datum(v(4).0, v(4).1),
+                    allowed_cidrs: Vec::<Option<String>>::from_polymorphic_datum(
+                        v(5).0,
+                        v(5).1,
+                        pg_sys::TEXTARRAYOID,
+                    ),
+                    environment: String::from_datum(v(6).0, v(6).1),
+                    metadata: JsonbText::from_datum(v(7).0, v(7).1),
+                    rotation_interval: Interval::from_datum(v(8).0, v(8).1),
+                    webhook_url: String::from_datum(v(9).0, v(9).1),
+                    rate_limit: i32::from_datum(v(10).0, v(10).1),
+                    rate_window: Interval::from_datum(v(11).0, v(11).1),
+                    prefix: String::from_datum(v(12).0, v(12).1),
+                    created_at: TimestampWithTimeZone::from_datum(v(13).0, v(13).1),
+                };
+                f(i + 1, Some(fields))?;
+            }
+            Ok(())
+        }
     }
 }

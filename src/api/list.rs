@@ -1,5 +1,5 @@
 //! `apikey_list`: an owner's keys (all owners when `owner` is NULL), never
-//! the key or its digest.
+//! the key or its digest; `origin` says which were imported.
 
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -40,6 +40,7 @@ fn apikey_list(
             name!(webhook_url, Option<String>),
             name!(rate_limit, Option<i32>),
             name!(rate_window, Option<Interval>),
+            name!(origin, String),
         ),
     >,
     ErrorReport,
@@ -74,6 +75,7 @@ fn apikey_list(
                 r.get::<String>(17)?,
                 r.get::<i32>(18)?,
                 r.get::<Interval>(19)?,
+                r.get::<String>(20)?.unwrap_or_default(),
             ));
         }
         Ok::<_, Error>(rows)

@@ -4,6 +4,8 @@
 //! so that an [`Error`] becomes the PostgreSQL error with its SQLSTATE.
 //!
 //! - [`create`] — `apikey_create`;
+//! - [`import`] — `apikey_import`, `apikey_import_many`: keys made elsewhere;
+//! - [`leaked`] — `apikey_report_leaked`, `apikey_find_keys`;
 //! - [`update`], [`list`] — `apikey_update`, `apikey_list`;
 //! - [`rotate`], [`revoke`] — `apikey_rotate`, `apikey_revoke`;
 //! - [`verify`] — `apikey_verify`;
@@ -20,6 +22,8 @@
 pub mod args;
 pub mod context;
 pub mod create;
+pub mod import;
+pub mod leaked;
 pub mod lifecycle;
 pub mod list;
 pub mod postgrest;

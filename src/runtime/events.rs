@@ -1,8 +1,9 @@
 //! Key events: every management action (and every announced due rotation
 //! or expiry) is appended to the audit table `api_keys.events` and sent with
 //! `NOTIFY api_keys_events`, which PostgreSQL delivers at commit only. The
-//! payload carries ids, owner, prefix, times and the key's webhook address,
-//! never a secret. Delivering webhooks is a worker's job
+//! notification carries only the event's id: the channel is open to every
+//! role, the audit table (with the key's webhook address) to
+//! `api_keys_admin` only. Delivering webhooks is a worker's job
 //! (`examples/webhook_worker`); the database makes no HTTP calls.
 
 use pgrx::datum::DatumWithOid;
@@ -25,6 +26,7 @@ pub enum Action {
     Revoked,
     RotationDue,
     Expiring,
+    Imported,
 }
 
 impl Action {
@@ -36,6 +38,7 @@ impl Action {
             Action::Revoked => "revoked",
             Action::RotationDue => "rotation_due",
             Action::Expiring => "expiring",
+            Action::Imported => "imported",
         }
     }
 }
@@ -43,7 +46,7 @@ impl Action {
 /// The role acting at the outer level: the session's role as changed by
 /// `SET ROLE` (PostgREST's `SET LOCAL ROLE` included), not the owner a
 /// SECURITY DEFINER function runs as.
-fn acting_role() -> String {
+pub fn acting_role() -> String {
     // SAFETY: GetOuterUserId is valid in any transaction; the name is
     // copied before the syscache entry can go away.
     unsafe {

@@ -9,6 +9,8 @@
 //! - [`context`] — the unforgeable per-transaction key context for RLS;
 //! - [`events`] — the audit log and NOTIFY of every management action;
 //! - [`pepper`] — the server-side peppers of the digest;
+//! - [`presented`] — the digests a presented key is looked up by (native or
+//!   imported), or none: malformed;
 //! - [`xact`] — the transaction and server state (standby, read-only, ...);
 //! - [`shmem`], [`ratelimit`], [`usage`] — counters in shared memory;
 //! - [`flusher`] — the background worker that stores the usage counts.
@@ -18,6 +20,7 @@ pub mod events;
 pub mod flusher;
 pub mod key_lookup;
 pub mod pepper;
+pub mod presented;
 pub mod ratelimit;
 pub mod shmem;
 pub mod storage;

@@ -32,9 +32,11 @@ pub enum Stmt {
     History,
     UsageTableExists,
     FlushUsage,
+    ImportKeys,
+    RevokeLeaked,
 }
 
-const STMT_COUNT: usize = Stmt::FlushUsage as usize + 1;
+const STMT_COUNT: usize = Stmt::RevokeLeaked as usize + 1;
 
 macro_rules! query {
     ($file:literal) => {
@@ -60,6 +62,8 @@ impl Stmt {
             Stmt::History => query!("history"),
             Stmt::UsageTableExists => query!("usage_table_exists"),
             Stmt::FlushUsage => query!("flush_usage"),
+            Stmt::ImportKeys => query!("import_keys"),
+            Stmt::RevokeLeaked => query!("revoke_leaked"),
         }
     }
 
@@ -109,6 +113,25 @@ impl Stmt {
             Stmt::LockAnnouncements | Stmt::UsageTableExists => &[],
             Stmt::History => &[TEXTOID, TIMESTAMPTZOID],
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
+            Stmt::ImportKeys => &[
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                BYTEAARRAYOID,
+                TEXTARRAYOID,
+                TIMESTAMPTZARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                JSONBARRAYOID,
+                INTERVALARRAYOID,
+                TEXTARRAYOID,
+                INT4ARRAYOID,
+                INTERVALARRAYOID,
+                TEXTARRAYOID,
+                TIMESTAMPTZARRAYOID,
+                TEXTOID,
+                TEXTOID,
+            ],
+            Stmt::RevokeLeaked => &[INT4ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID],
         }
     }
 }

@@ -5,10 +5,10 @@
 
 use std::net::IpAddr;
 
+use api_keys_core::cidr;
 use api_keys_core::code::Code;
 use api_keys_core::ratelimit::Decision;
 use api_keys_core::scope::{self, Scope};
-use api_keys_core::{cidr, digest, key};
 use pgrx::datum::DatumWithOid;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::prelude::*;
@@ -17,7 +17,7 @@ use pgrx::AllocatedByRust;
 use crate::error::{Error, Result};
 use crate::runtime::key_lookup::{self, KeyRow};
 use crate::runtime::storage::Stmt;
-use crate::runtime::{pepper, ratelimit, storage, usage, xact};
+use crate::runtime::{presented, ratelimit, storage, usage, xact};
 use crate::settings;
 
 /// Who a valid key is: what the request context keeps.
@@ -47,12 +47,10 @@ pub fn verify(
     client_ip: Option<IpAddr>,
     want_identity: bool,
 ) -> Result<Verdict> {
-    let parsed = candidate.and_then(|c| key::parse(c.as_bytes()).ok());
-    let (Some(candidate), Some(_)) = (candidate, parsed) else {
+    // A native key's digests, an imported key's, or none: malformed.
+    let Some(digests) = presented::digests(candidate)? else {
         return without_key(Code::Malformed);
     };
-    // One digest without peppers; with them, newest pepper first.
-    let digests = pepper::with_peppers(|peppers| digest::lookup_candidates(peppers, candidate))?;
     let resolution = settings::last_used_resolution_secs();
     let now = xact::now();
 

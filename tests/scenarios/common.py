@@ -74,3 +74,71 @@ def wait_until_blocked(pid, dbname="postgres"):
         wait_until(lambda: c.execute(
             "SELECT wait_event_type = 'Lock' FROM pg_catalog.pg_stat_activity WHERE pid = %s",
             (pid,)).fetchone() == (True,), f"backend {pid} waits for a lock")
+
+
+# --- webhook deliveries: a local receiver and the example worker ----------
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WEBHOOK_WORKER = os.path.join(ROOT, "examples", "webhook_worker", "worker.py")
+
+
+def start_receiver(fail_first=None):
+    """An HTTP server on 127.0.0.1 (a port of its own) that records every
+    POST as (path, headers, body) and answers 204; a path in `fail_first`
+    is answered 500 that many times first. Returns (server, base URL, the
+    list of POSTs); call server.shutdown() when done."""
+    import http.server
+    import threading
+
+    received, failing = [], dict(fail_first or {})
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if failing.get(self.path, 0):
+                failing[self.path] -= 1
+                self.send_response(500)
+            else:
+                received.append((self.path, dict(self.headers), body))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", received
+
+
+class WebhookWorker:
+    """examples/webhook_worker/worker.py in a process of its own, its output
+    in a file the test can wait on."""
+
+    def __init__(self, dsn, secret, **env):
+        import tempfile
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="webhook_worker.", suffix=".log", delete=False)
+        full = dict(os.environ, WEBHOOK_SECRET=secret, **{k: str(v) for k, v in env.items()})
+        self.proc = subprocess.Popen([os.environ.get("PY", sys.executable), WEBHOOK_WORKER, dsn], env=full,
+                                     stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        self.wait_for("listening on api_keys_events")
+
+    def output(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_for(self, text, count=1):
+        """Wait until the worker has printed `text` at least `count` times."""
+        wait_until(lambda: self.output().count(text) >= count or self.proc.poll() is not None,
+                   f"the worker prints {text!r}")
+        check(self.proc.poll() is None, f"the worker is running (it printed {text!r})\n{self.output()}")
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        out = self.output()
+        os.unlink(self.log.name)
+        return out

@@ -21,7 +21,8 @@ SELECT p.proname, p.proconfig
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'api_keys'
  WHERE p.prosecdef ORDER BY p.proname;
--- Who may execute what: PUBLIC only the checking functions.
+-- Who may execute what: PUBLIC only the checking functions (and the two that
+-- read nothing but their arguments: apikey_find_keys, imported_key).
 SELECT p.proname, has_function_privilege('regress_app', p.oid, 'EXECUTE') AS public_can,
        has_function_privilege('api_keys_admin', p.oid, 'EXECUTE') AS admin_can
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'

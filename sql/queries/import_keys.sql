@@ -1,0 +1,50 @@
+-- Store imported keys, one per element of the arrays $1 .. $14 (owner,
+-- name, digest, scopes and networks as array literals, expiry,
+-- environment, metadata, rotation interval, webhook, rate limit, window,
+-- prefix, creation time; NULL creation: now), in their order, each with
+-- its event $15 made by the acting role $16, and a NOTIFY of each event's
+-- id. A digest stored already is skipped. Answers the count and the first
+-- new key's id, and the first digest that was stored before this statement
+-- (its place in the arrays, from 1, and its key): the caller raises an
+-- error when there is one, or when the count falls short.
+WITH r AS (
+    SELECT *
+      FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]),
+                      pg_catalog.unnest($3::bytea[]), pg_catalog.unnest($4::text[]),
+                      pg_catalog.unnest($5::timestamptz[]), pg_catalog.unnest($6::text[]),
+                      pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::jsonb[]),
+                      pg_catalog.unnest($9::interval[]), pg_catalog.unnest($10::text[]),
+                      pg_catalog.unnest($11::int4[]), pg_catalog.unnest($12::interval[]),
+                      pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::timestamptz[]))
+           WITH ORDINALITY AS r (owner, name, digest, scopes, expires_at, allowed_cidrs,
+                                 environment, metadata, rotation_interval, webhook_url,
+                                 rate_limit, rate_window, prefix, created_at, i)),
+k AS (
+    INSERT INTO api_keys.keys
+           (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
+            created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window,
+            origin)
+    SELECT digest, prefix, owner, name, scopes::text[], allowed_cidrs::text[], environment,
+           metadata, COALESCE(created_at, pg_catalog.now()), expires_at, rotation_interval,
+           webhook_url, rate_limit, rate_window, 'imported'
+      FROM r ORDER BY i
+        ON CONFLICT (digest) DO NOTHING
+    RETURNING id, owner, name, prefix, scopes, allowed_cidrs, environment, metadata,
+              created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window),
+stored AS (
+    SELECT r.i, s.id FROM r JOIN api_keys.keys s ON s.digest = r.digest ORDER BY r.i LIMIT 1),
+e AS (
+    INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes,
+                                 name, prefix, expires_at, next_rotation_at, webhook_url)
+    SELECT $15, id, owner, session_user, $16,
+           pg_catalog.jsonb_build_object(
+               'origin', 'imported', 'name', name, 'prefix', prefix, 'scopes', scopes,
+               'allowed_cidrs', allowed_cidrs, 'environment', environment, 'metadata', metadata,
+               'created_at', created_at, 'expires_at', expires_at,
+               'rotation_interval', rotation_interval, 'webhook_url', webhook_url,
+               'rate_limit', rate_limit, 'rate_window', rate_window),
+           name, prefix, expires_at, created_at + rotation_interval, webhook_url
+      FROM k
+    RETURNING id)
+SELECT (SELECT pg_catalog.count(pg_catalog.pg_notify('api_keys_events', e.id::text)) FROM e),
+       (SELECT id FROM k LIMIT 1), (SELECT i FROM stored), (SELECT id FROM stored)
