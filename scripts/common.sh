@@ -53,13 +53,14 @@ install_prerequisites() {
     fi
 }
 
-# Python with psycopg, for the multi-session tests, in a venv under target/.
+# Python with psycopg (and cryptography, for the secret-scanning receiver's
+# ECDSA signatures), for the multi-session tests, in a venv under target/.
 python_with_psycopg() {
     local venv="${ROOT}/target/venv"
-    if [ ! -x "${venv}/bin/python" ] || ! "${venv}/bin/python" -c 'import psycopg' 2>/dev/null; then
-        say "preparing a Python venv with psycopg"
+    if [ ! -x "${venv}/bin/python" ] || ! "${venv}/bin/python" -c 'import psycopg, cryptography' 2>/dev/null; then
+        say "preparing a Python venv with psycopg and cryptography"
         python3 -m venv "${venv}"
-        "${venv}/bin/pip" install -q 'psycopg[binary]>=3.1'
+        "${venv}/bin/pip" install -q 'psycopg[binary]>=3.2' 'cryptography>=41'
     fi
     echo "${venv}/bin/python"
 }
