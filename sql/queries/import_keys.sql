@@ -3,10 +3,11 @@
 -- environment, metadata, rotation interval, webhook, rate limit, window,
 -- prefix, creation time; NULL creation: now), in their order, each with
 -- its event $15 made by the acting role $16, and a NOTIFY of each event's
--- id. A digest stored already is skipped. Answers the count and the first
--- new key's id, and the first digest that was stored before this statement
--- (its place in the arrays, from 1, and its key): the caller raises an
--- error when there is one, or when the count falls short.
+-- id. A digest stored already is skipped. Answers how many were stored and
+-- the first new key's id; when some were skipped (and only then), also the
+-- first skipped one's place in the arrays (from 1) and, when it was stored
+-- before this statement began, the key that has it. The caller raises an
+-- error then, which undoes the statement.
 WITH r AS (
     SELECT *
       FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]),
@@ -27,12 +28,10 @@ k AS (
     SELECT digest, prefix, owner, name, scopes::text[], allowed_cidrs::text[], environment,
            metadata, COALESCE(created_at, pg_catalog.now()), expires_at, rotation_interval,
            webhook_url, rate_limit, rate_window, 'imported'
-      FROM r ORDER BY i
+      FROM r
         ON CONFLICT (digest) DO NOTHING
-    RETURNING id, owner, name, prefix, scopes, allowed_cidrs, environment, metadata,
+    RETURNING id, digest, owner, name, prefix, scopes, allowed_cidrs, environment, metadata,
               created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window),
-stored AS (
-    SELECT r.i, s.id FROM r JOIN api_keys.keys s ON s.digest = r.digest ORDER BY r.i LIMIT 1),
 e AS (
     INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes,
                                  name, prefix, expires_at, next_rotation_at, webhook_url)
@@ -45,6 +44,14 @@ e AS (
                'rate_limit', rate_limit, 'rate_window', rate_window),
            name, prefix, expires_at, created_at + rotation_interval, webhook_url
       FROM k
-    RETURNING id)
-SELECT (SELECT pg_catalog.count(pg_catalog.pg_notify('api_keys_events', e.id::text)) FROM e),
-       (SELECT id FROM k LIMIT 1), (SELECT i FROM stored), (SELECT id FROM stored)
+    RETURNING id),
+stored AS (
+    SELECT pg_catalog.count(pg_catalog.pg_notify('api_keys_events', e.id::text)) AS n FROM e)
+SELECT stored.n, (SELECT id FROM k LIMIT 1), skipped.i,
+       (SELECT s.id FROM api_keys.keys s WHERE s.digest = skipped.digest)
+  FROM stored
+  LEFT JOIN LATERAL (
+       SELECT r.i, r.digest FROM r
+        WHERE stored.n < (SELECT pg_catalog.count(*) FROM r)
+          AND NOT EXISTS (SELECT FROM k WHERE k.digest = r.digest)
+        ORDER BY r.i LIMIT 1) skipped ON true
