@@ -43,6 +43,12 @@ malformed_cases! {
     malformed_megabyte: &"k".repeat(1 << 20),
     malformed_unicode: "ak_live_ключ",
     malformed_wrong_checksum: &format!("ak_live_{}", "a".repeat(49)),
+    malformed_other_brand_wrong_checksum: &format!("zz_live_{}", "a".repeat(49)),
+    malformed_upper_case_brand: &format!("AK_live_{}", "a".repeat(49)),
+    malformed_configured_brand: "ak_anything_4eC39HqLyjWDarjtT1zdp7dc",
+    malformed_too_few_letters_and_digits: "short-key-123",
+    malformed_space_in_foreign_key: "sk live 4eC39HqLyjWDarjtT1zdp7dc",
+    malformed_longer_than_1024: &"x".repeat(1025),
 }
 
 #[pg_test]
@@ -183,4 +189,41 @@ fn every_management_action_is_an_event() {
 fn webhook_credentials_are_refused_without_echoing_them() {
     Spi::run("SELECT * FROM api_keys.apikey_create('t', 'n', webhook_url => 'https://u:secret@h.example/')")
         .unwrap();
+}
+
+#[pg_test]
+fn imported_key_verifies_and_is_the_context() {
+    let id = Spi::get_one::<pgrx::Uuid>(
+        "SELECT api_keys.apikey_import('importer', 'legacy', sha256('ghp_16C7e42F292c6912E7710c838347Ae178B4a'), '{read:docs/*}')",
+    )
+    .unwrap()
+    .unwrap();
+    let v = verify::verify(Some("ghp_16C7e42F292c6912E7710c838347Ae178B4a"), None, None, true).unwrap();
+    assert_eq!(v.code, Code::Valid);
+    assert_eq!(v.identity.expect("identity").key_id, id);
+    let other = verify::verify(Some("ghp_16C7e42F292c6912E7710c838347Ae178B4b"), None, None, false).unwrap();
+    assert_eq!(other.code, Code::NotFound);
+    let got = Spi::get_one::<pgrx::Uuid>(
+        "SELECT api_keys.apikey_authenticate('ghp_16C7e42F292c6912E7710c838347Ae178B4a', required_scope => 'read:docs/1')",
+    );
+    assert_eq!(got.unwrap(), Some(id));
+    assert_eq!(Spi::get_one::<String>("SELECT api_keys.apikey_current_owner()").unwrap().as_deref(), Some("importer"));
+}
+
+#[pg_test]
+fn a_leak_report_revokes_and_answers_per_key() {
+    let (id, key) = create("leaky", "{}");
+    let labels = Spi::get_one_with_args::<String>(
+        "SELECT string_agg(label, ',' ORDER BY item) FROM api_keys.apikey_report_leaked(ARRAY[$1, 'nope', NULL], 'test')",
+        &[key.as_str().into()],
+    )
+    .unwrap();
+    assert_eq!(labels.as_deref(), Some("true_positive,false_positive,false_positive"));
+    assert_eq!(code_of(&key, ""), "revoked");
+    let reason = Spi::get_one_with_args::<String>(
+        "SELECT changes ->> 'reason' FROM api_keys.events WHERE key_id = $1 AND action = 'revoked'",
+        &[id.into()],
+    )
+    .unwrap();
+    assert_eq!(reason.as_deref(), Some("leaked"));
 }

@@ -180,6 +180,25 @@ def main_utf8(db):
                      states=("PT401",))
                 c.execute("ROLLBACK")
 
+        # --- the same hostile strings in a leak report (none is a key: nothing
+        # is revoked), and as text to scan for keys
+        hostile = [k for _, k, _ in hostile_keys(good)]
+        call(c, "report_leaked(every hostile key)",
+             "SELECT count(*) FILTER (WHERE label = 'false_positive') FROM api_keys.apikey_report_leaked(%s, 'hostile')",
+             (hostile,), answers=lambda v: v == len(hostile))
+        call(c, "verify(good) after the report", "SELECT code FROM api_keys.apikey_verify(%s)", (good,),
+             answers=is_code("valid"))
+        for label, k, _ in hostile_keys(good):
+            if k is not None:
+                call(c, f"find_keys({label})", "SELECT count(*) FROM api_keys.apikey_find_keys(%s)", (k,),
+                     answers=lambda v: v >= 0)
+        call(c, "find_keys(10 MB of key-shaped text)", "SELECT count(*) FROM api_keys.apikey_find_keys(%s)",
+             ((good + " ") * (MB10 // (len(good) + 1)),), answers=lambda v: v == MB10 // (len(good) + 1))
+        call(c, "import(10 MB prefix)", "SELECT api_keys.apikey_import('h', 'h', sha256('x'), prefix => %s)",
+             ("p" * MB10,))
+        call(c, "import(binary garbage digest)", "SELECT api_keys.apikey_import('h', 'h', %s)",
+             (garbage_latin1(100).encode("latin1"),))
+
         # --- required scopes and client addresses
         for label, scope in [
             ("10 MB scope", "read:" + "a" * MB10),

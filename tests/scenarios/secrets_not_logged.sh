@@ -25,7 +25,7 @@
 # (bad input, revoked, wrong scope, ip_not_allowed, 42501 from a key-
 # authenticated transaction and from a role without the grant, 55000, P0002,
 # 28000, PT401 through postgrest_pre_request; the lifecycle functions, events
-# and audit log), collects every key issued, runs
+# and audit log; imports, leak reports and scans), collects every key issued, runs
 # the pg_regress suite against the same cluster, and searches the whole server
 # log for
 #   - every collected key, its body, and its secret part (what follows the
@@ -234,6 +234,23 @@ if notes and any(k in notes[0].payload for k in issued):
     sys.exit("FAIL: a NOTIFY payload carries a key")
 run(lit, "UNLISTEN *")
 
+# --- leaked and imported keys: imports, reports, scans, and their errors
+legacy = keep("legacy_" + "Zx9Q" * 8)
+run(lit, "SELECT api_keys.apikey_import('acme', 'legacy', sha256(convert_to(%s, 'UTF8')), prefix => 'legacy_')",
+    (legacy,))
+run(lit, "SELECT api_keys.apikey_import('acme', 'again', sha256(convert_to(%s, 'UTF8')))", (legacy,), expect="23505")
+run(lit, "SELECT api_keys.apikey_import('acme', 'whole', sha256(convert_to(%s, 'UTF8')), prefix => %s)",
+    (legacy, legacy), expect="22023")
+run(lit, "SELECT api_keys.apikey_import_many(ARRAY[api_keys.imported_key('acme', 'bulk', "
+         "sha256(convert_to(%s, 'UTF8'))), NULL])", (keep("bulk_" + "Yw8R" * 8),), expect="22023")
+if run(bind, "SELECT code FROM api_keys.apikey_verify(%s)", (legacy,))[0][0] != "valid":
+    sys.exit("FAIL: the imported key does not verify")
+leak = create(lit, "acme", "to leak")
+run(lit, "SELECT * FROM api_keys.apikey_report_leaked(ARRAY[%s, %s, %s], 'github:content', 'https://github.com/o/r')",
+    (leak[1], legacy, near_miss(k2[1])))
+run(lit, "SELECT * FROM api_keys.apikey_report_leaked(ARRAY[%s], NULL)", (leak[1],), expect="22023")
+run(lit, "SELECT * FROM api_keys.apikey_find_keys(%s)", ("a log line with " + k2[1] + " in it",))
+
 # --- PostgREST: accepted, and every PT401
 import json  # noqa: E402
 
@@ -263,7 +280,7 @@ keys_file.write("#canary " + canary + "\n")
 keys_file.close()
 seen = sorted(errors.items())
 print(f"issued and collected {len(issued)} keys; errors raised by SQLSTATE: {seen}")
-for state in ("22023", "28000", "42501", "55000", "P0002", "PT401"):
+for state in ("22023", "23505", "28000", "42501", "55000", "P0002", "PT401"):
     if state not in errors:
         sys.exit(f"FAIL: no {state} was exercised")
 PYTHON
@@ -310,8 +327,12 @@ found_shapes.discard(canary)
 
 leaks = []
 for k in keys:
-    body = k.split("_", 2)[2]
-    secret = body[8:]  # what follows the prefix (brand_env_ + 8 body characters)
+    parts = k.split("_", 2)
+    if len(parts) == 3:
+        body = parts[2]
+        secret = body[8:]  # what follows the prefix (brand_env_ + 8 body characters)
+    else:  # an imported key of another format: itself and its second half
+        body, secret = k, k[len(k) // 2:]
     for what, needle in (("key", k), ("body", body), ("secret part", secret)):
         if needle in log:
             line = next(l for l in log.splitlines() if needle in l)
