@@ -51,6 +51,10 @@ END {
     desc["rls_plain"] = "  the same by hand in SQL (baseline)"
     desc["create_txn"] = "apikey_create, one key per transaction"
     desc["create_batch"] = "apikey_create, keys/s in one statement"
+    desc["verify_hot_mixed"] = "verify_hot, native + imported keys (mixed)"
+    desc["verify_random_1k_mixed"] = "verify_random_1k_notrack, mixed table"
+    desc["verify_imported_key"] = "apikey_verify of an imported key"
+    desc["import_batch"] = "apikey_import_many, keys/s in one statement"
 
     printf "%-26s %-44s %2s %10s   %s\n", "case", "what", "c", "median", "per round"
     for (i = 1; i <= ncases; i++) {
@@ -58,7 +62,7 @@ END {
         seen[kc[1]] = 1
     }
     # Fixed order, 1 then 2 clients.
-    n = split("select1 plain_hot verify_hot verify_hot_notrack verify_hot_limited verify_hot_counted plain_random_1k verify_random_1k verify_random_1k_notrack plain_random_1m verify_random_1m verify_random_1m_notrack rls rls_plain create_txn create_batch", names, " ")
+    n = split("select1 plain_hot verify_hot verify_hot_notrack verify_hot_limited verify_hot_counted plain_random_1k verify_random_1k verify_random_1k_notrack plain_random_1m verify_random_1m verify_random_1m_notrack verify_hot_mixed verify_random_1k_mixed verify_imported_key rls rls_plain create_txn create_batch import_batch", names, " ")
     for (i = 1; i <= n; i++) for (c = 1; c <= 2; c++) {
         key = names[i] SUBSEP c
         if (!(key in vals)) continue
@@ -86,6 +90,13 @@ END {
         ratio(sprintf("  the same, tracking off, %d client%s", c, c > 1 ? "s" : ""),
               med("verify_random_1m_notrack", c), med("verify_random_1k_notrack", c), 0.85)
     ratio("creation, keys/s in one session / 10000", med("create_batch", 1), 10000, 1.0)
+    for (c = 1; c <= 2; c++) {
+        ratio(sprintf("native hot key, imported keys beside / none, %d client%s (issue 18)", c, c > 1 ? "s" : ""),
+              med("verify_hot_mixed", c), med("verify_hot", c), 0.95)
+        ratio(sprintf("native random key, imported beside / none, %d client%s (issue 18)", c, c > 1 ? "s" : ""),
+              med("verify_random_1k_mixed", c), med("verify_random_1k_notrack", c), 0.95)
+    }
+    ratio("bulk import / bulk creation, keys/s (issue 18)", med("import_batch", 1), med("create_batch", 1), 1.0)
 
     print ""
     print "Ratios for information"
@@ -95,6 +106,7 @@ END {
         ratio(sprintf("plain_random: %s keys / %s keys, c=%d", large, small, c), med("plain_random_1m", c), med("plain_random_1k", c), 0)
         ratio(sprintf("hot key, tracking on / off, c=%d", c), med("verify_hot", c), med("verify_hot_notrack", c), 0)
         ratio(sprintf("rls / rls_plain, c=%d", c), med("rls", c), med("rls_plain", c), 0)
+        ratio(sprintf("imported key / native key beside it, hot, c=%d", c), med("verify_imported_key", c), med("verify_hot_mixed", c), 0)
     }
     printf "\ntargets met: %d of %d\n", met, targets
 }

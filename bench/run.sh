@@ -20,6 +20,9 @@
 #   BENCH_SMALL_KEYS=1000     keys in the small database
 #   BENCH_LARGE_KEYS=1000000  keys in the large database
 #   BENCH_CREATE_KEYS=20000   keys of the batch-creation case, per round
+#   BENCH_IMPORTED_KEYS=100000  imported keys beside the small database's native ones
+#                             (bench_mixed), to show they cost native keys nothing
+#   BENCH_IMPORT_KEYS=1000000 keys of the bulk-import case (apikey_import_many), per round
 #   BENCH_LOAD_JOBS=2         sessions creating the large set in parallel
 #   BENCH_PORT=54350          port of the throwaway cluster
 #   BENCH_SHARED_BUFFERS=1GB  so that the 1,000,000-key set is in shared buffers
@@ -46,6 +49,8 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 SMALL="${BENCH_SMALL_KEYS:-1000}"
 LARGE="${BENCH_LARGE_KEYS:-1000000}"
 CREATE_N="${BENCH_CREATE_KEYS:-20000}"
+IMPORTED="${BENCH_IMPORTED_KEYS:-100000}"
+IMPORT_N="${BENCH_IMPORT_KEYS:-1000000}"
 LOAD_JOBS="${BENCH_LOAD_JOBS:-2}"
 PORT="${BENCH_PORT:-54350}"
 PG_BIN="${BENCH_PG_BIN:-${PG_BIN}}"
@@ -121,10 +126,22 @@ SELECT g, c.key
 SQL
 }
 
-# setup_db DB NKEYS: the extension, NKEYS real keys, the plain-SQL twin of the
-# key table, the RLS tables.
+# import_keys DB N: N imported keys (digests of made-up keys of another
+# system, with the native keys' scopes and networks) in one statement.
+import_keys() {
+    psql_su -d "$1" -v n="$2" -o /dev/null <<'SQL'
+SELECT api_keys.apikey_import_many(array_agg(api_keys.imported_key(
+         'tenant' || (g % 1000), 'imported ' || g, sha256(convert_to('legacy_key_' || g || '_0123456789abcdef', 'UTF8')),
+         '{read:projects/*, write:projects/42}', NULL, '{10.0.0.0/8, 2001:db8::/32}', 'live', '{"plan": "bench"}',
+         prefix => 'legacy_key_')))
+  FROM generate_series(1, :n) g;
+SQL
+}
+
+# setup_db DB NKEYS [NIMPORTED]: the extension, NKEYS real keys (and
+# NIMPORTED imported ones), the plain-SQL twin of the key table, the RLS tables.
 setup_db() {
-    local db="$1" n="$2"
+    local db="$1" n="$2" imported="${3:-0}"
     psql_su -d postgres -c "CREATE DATABASE ${db}"
     psql_su -d "${db}" <<'SQL'
 CREATE EXTENSION api_keys;
@@ -153,6 +170,14 @@ SQL
     awk -v n="${n}" -v a="${t0}" -v b="${t1}" -v j="${LOAD_JOBS}" -v db="${db}" 'BEGIN {
         printf "%s: %d keys created with apikey_create in %.1f s (%.0f keys/s, %d sessions)\n",
                db, n, b - a, n / (b - a), (n > 50000 && j > 1) ? j : 1 }' >>"${DIR}/load"
+    if [ "${imported}" -gt 0 ]; then
+        t0=$(date +%s.%N)
+        import_keys "${db}" "${imported}"
+        t1=$(date +%s.%N)
+        awk -v n="${imported}" -v a="${t0}" -v b="${t1}" -v db="${db}" 'BEGIN {
+            printf "%s: %d keys imported with apikey_import_many in %.1f s (%.0f keys/s)\n",
+                   db, n, b - a, n / (b - a) }' >>"${DIR}/load"
+    fi
     psql_su -d "${db}" -o /dev/null <<'SQL'
 -- The floor of doing it in SQL: a table of the same rows, a unique index on digest.
 CREATE TABLE bench_plain AS SELECT * FROM api_keys.keys;
@@ -178,6 +203,8 @@ SQL
 
 say "loading ${SMALL} keys into bench_small"
 setup_db bench_small "${SMALL}"
+say "loading ${SMALL} keys and ${IMPORTED} imported keys into bench_mixed"
+setup_db bench_mixed "${SMALL}" "${IMPORTED}"
 say "loading ${LARGE} keys into bench_large (${LOAD_JOBS} sessions)"
 setup_db bench_large "${LARGE}"
 psql_su -d postgres -c "CREATE DATABASE bench_create"
@@ -189,6 +216,8 @@ psql_su -d postgres -c "CHECKPOINT"
 cat "${DIR}/load" >&2
 
 HOT_KEY="$(psql_val -d bench_small -c "SELECT key FROM bench_keys WHERE i = 1")"
+HOT_KEY_MIXED="$(psql_val -d bench_mixed -c "SELECT key FROM bench_keys WHERE i = 1")"
+IMPORTED_KEY="legacy_key_1_0123456789abcdef"
 
 # ---------------------------------------------------------------- checks
 # Every case must measure what it says: the keys verify as valid with the
@@ -201,9 +230,9 @@ check() {
         exit 1
     fi
 }
-for db in bench_small bench_large; do
-    n=$([ "${db}" = bench_small ] && echo "${SMALL}" || echo "${LARGE}")
-    check "${db}: key rows" "$(psql_val -d "${db}" -c "SELECT count(*) FROM api_keys.keys")" "${n}"
+for db in bench_small bench_mixed bench_large; do
+    n=$([ "${db}" = bench_large ] && echo "${LARGE}" || echo "${SMALL}")
+    check "${db}: native key rows" "$(psql_val -d "${db}" -c "SELECT count(*) FROM api_keys.keys WHERE origin = 'native'")" "${n}"
     check "${db}: sample of bench_keys verifies as valid" "$(psql_val -d "${db}" -U bench_app -c "
         SELECT count(*) FILTER (WHERE v.code = 'valid') || '/' || count(*)
           FROM (SELECT key FROM bench_keys ORDER BY random() LIMIT 200) k,
@@ -212,6 +241,12 @@ for db in bench_small bench_large; do
     check "${db}: plain lookup finds the key" "$(psql_val -d "${db}" -U bench_app -c "
         SELECT count(*) FROM bench_plain WHERE digest = sha256('${HOT_KEY}'::bytea)")" "$([ "${db}" = bench_small ] && echo 1 || echo 0)"
 done
+check "bench_mixed: native and imported keys" "$(psql_val -d bench_mixed -c "
+    SELECT count(*) FILTER (WHERE origin = 'native') || ' ' || count(*) FILTER (WHERE origin = 'imported')
+      FROM api_keys.keys")" "${SMALL} ${IMPORTED}"
+check "bench_mixed: an imported key verifies" "$(psql_val -d bench_mixed -U bench_app -c "
+    SELECT code FROM api_keys.apikey_verify('${IMPORTED_KEY}', '${SCOPE_REQ}', '${CLIENT_IP}')")" \
+    "$([ "${IMPORTED}" -gt 0 ] && echo valid || echo not_found)"
 check "bench_app_notrack has tracking off" "$(psql_val -d bench_small -U bench_app_notrack -c "
     SELECT (api_keys.apikey_verify('${HOT_KEY}', '${SCOPE_REQ}', '${CLIENT_IP}')).code; SHOW api_keys.last_used_resolution" | tr '\n' ' ')" "valid -1 "
 check "bench_app has tracking on" "$(psql_val -d bench_small -U bench_app -c "
@@ -254,18 +289,36 @@ for c in 1 2; do
         "verify_random_1m|bench_large|bench_app|verify_random|${c}|nkeys=${LARGE} ${V}"
         "verify_random_1k_notrack|bench_small|bench_app_notrack|verify_random|${c}|nkeys=${SMALL} ${V}"
         "verify_random_1m_notrack|bench_large|bench_app_notrack|verify_random|${c}|nkeys=${LARGE} ${V}"
+        "verify_hot_mixed|bench_mixed|bench_app|verify_hot|${c}|key=${HOT_KEY_MIXED} ${V}"
+        "verify_random_1k_mixed|bench_mixed|bench_app_notrack|verify_random|${c}|nkeys=${SMALL} ${V}"
+        "verify_imported_key|bench_mixed|bench_app|verify_hot|${c}|key=${IMPORTED_KEY} ${V}"
         "rls|bench_small|bench_app|rls|${c}|key=${HOT_KEY} ${V}"
         "rls_plain|bench_small|bench_app|rls_plain|${c}|key=${HOT_KEY}"
     )
 done
 CASES+=("create_txn|bench_create|postgres|create_txn|1|grants={read:projects/*,write:projects/42} cidrs={10.0.0.0/8}")
 CASES+=("create_batch|bench_create|postgres|-|1|")
+CASES+=("import_batch|bench_create|postgres|-import|1|")
 
 # run_case ROUND SPEC: one pgbench run (or the batch creation), TPS appended to RESULTS.
 run_case() {
     local round="$1" name db role script clients vars tps out t0 t1
     IFS='|' read -r name db role script clients vars <<<"$2"
-    if [ "${script}" = - ]; then
+    if [ "${script}" = -import ]; then
+        # Bulk import in one session, one statement (the array built from
+        # generate_series and sha256 included): keys per second. Each round
+        # imports keys of its own.
+        tps=$(psql_val -d "${db}" -v n="${IMPORT_N}" -v r="${round}" <<'SQL' | tail -1
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT api_keys.apikey_import_many(array_agg(api_keys.imported_key(
+         'importer', 'imported ' || g, sha256(convert_to('round' || :r || '_legacy_' || g || '_0123456789', 'UTF8')),
+         '{read:projects/*, write:projects/42}', NULL, '{10.0.0.0/8}', prefix => 'legacy_')))
+         AS imported
+  FROM generate_series(1, :n) g \gset
+SELECT round((:imported / (extract(epoch FROM clock_timestamp()) - :t0))::numeric, 1);
+SQL
+        )
+    elif [ "${script}" = - ]; then
         # Key creation in one session, one statement (its commit included):
         # keys per second, timed inside the session after a first key has
         # loaded the library.

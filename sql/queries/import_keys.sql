@@ -17,9 +17,8 @@ WITH r AS (
                       pg_catalog.unnest($9::interval[]), pg_catalog.unnest($10::text[]),
                       pg_catalog.unnest($11::int4[]), pg_catalog.unnest($12::interval[]),
                       pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::timestamptz[]))
-           WITH ORDINALITY AS r (owner, name, digest, scopes, expires_at, allowed_cidrs,
-                                 environment, metadata, rotation_interval, webhook_url,
-                                 rate_limit, rate_window, prefix, created_at, i)),
+           AS r (owner, name, digest, scopes, expires_at, allowed_cidrs, environment, metadata,
+                 rotation_interval, webhook_url, rate_limit, rate_window, prefix, created_at)),
 k AS (
     INSERT INTO api_keys.keys
            (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
@@ -51,7 +50,7 @@ SELECT stored.n, (SELECT id FROM k LIMIT 1), skipped.i,
        (SELECT s.id FROM api_keys.keys s WHERE s.digest = skipped.digest)
   FROM stored
   LEFT JOIN LATERAL (
-       SELECT r.i, r.digest FROM r
-        WHERE stored.n < (SELECT pg_catalog.count(*) FROM r)
-          AND NOT EXISTS (SELECT FROM k WHERE k.digest = r.digest)
-        ORDER BY r.i LIMIT 1) skipped ON true
+       SELECT d.i, d.digest FROM pg_catalog.unnest($3::bytea[]) WITH ORDINALITY AS d (digest, i)
+        WHERE stored.n < pg_catalog.cardinality($3::bytea[])
+          AND NOT EXISTS (SELECT FROM k WHERE k.digest = d.digest)
+        ORDER BY d.i LIMIT 1) skipped ON true

@@ -3,7 +3,10 @@ while its connection is broken, are delivered when it is back, each exactly
 once, in the order they were recorded; an event whose transaction commits
 after a later-numbered one was delivered is delivered too. The worker runs
 as a role of its own (api_keys_admin, CREATE on the database) and owns its
-bookkeeping: another administrator cannot write it."""
+bookkeeping: another administrator cannot write it. After a restore into
+another cluster (another system identifier, transaction ids not comparable
+with its floor) it re-reads every event it has no delivery for: nothing is
+lost and nothing delivered twice."""
 
 import json
 
@@ -86,7 +89,20 @@ def main():
             wait_until(lambda: any(e["key_id"] == str(early) for e in delivered()),
                        "the event that committed late is delivered")
 
-            expected = events_of([a, b, new_b, early, late])
+            # Restored into another cluster: another system identifier, and a
+            # floor from the old cluster's transaction ids, ahead of this one's.
+            worker.stop()
+            with connect(db) as c:
+                c.execute("UPDATE api_keys_webhooks.cursor SET system_identifier = 'another cluster', "
+                          "floor_xid = '9999999999'")
+                restored = c.execute("SELECT id FROM api_keys.apikey_create('acme', 'after restore', "
+                                     "webhook_url => %s)", (base + "/restored",)).fetchone()[0]
+            worker = start()
+            wait_until(lambda: any(e["key_id"] == str(restored) for e in delivered()),
+                       "an event after a restore into another cluster is delivered")
+            check("another cluster than last time" in worker.output(), "the worker noticed the other cluster")
+
+            expected = events_of([a, b, new_b, early, late, restored])
             got = [(e["event_id"], e["event"]) for e in delivered()]
             check(sorted(got) == sorted(expected), f"every event arrived exactly once: {got} vs {expected}")
             order = [x for x in got if x[0] in {i for i, _ in events_of([a, b, new_b])}]
