@@ -16,9 +16,9 @@ use crate::runtime::verification;
 fn apikey_verify(
     key: Option<&str>,
     required_scope: default!(Option<&str>, "NULL"),
-    client_ip: default!(Option<pgrx::Inet>, "NULL"),
+    client_ip: default!(Option<args::ClientAddr>, "NULL"),
 ) -> Result<pgrx::composite_type!('static, "verification"), ErrorReport> {
     let required = args::required_scope(required_scope)?;
-    let ip = args::client_ip(client_ip.as_ref())?;
+    let ip = client_ip.map(|a| a.0);
     Ok(verification::verify(key, required.as_ref(), ip, false)?.row)
 }

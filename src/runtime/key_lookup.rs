@@ -25,11 +25,10 @@ use api_keys_core::cidr;
 use api_keys_core::code::Code;
 use api_keys_core::ratelimit::Decision;
 use api_keys_core::scope::{self, Scope};
-use pgrx::datum::Array;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{AllocatedByRust, PgTupleDesc};
+use pgrx::{AllocatedByRust, PgMemoryContexts, PgTupleDesc};
 
 use crate::error::{Error, Result};
 use crate::runtime::{catalog, compat};
@@ -65,6 +64,10 @@ struct KeyTable {
 thread_local! {
     /// The key table as last found, with the catalog generation it is from.
     static KEY_TABLE: Cell<Option<(u64, KeyTable)>> = const { Cell::new(None) };
+    /// A copy of the answer row's descriptor (in `CacheMemoryContext`), with
+    /// the type and the type cache's identifier of the shape it copies.
+    static ANSWER_DESC: Cell<Option<(pg_sys::Oid, u64, pg_sys::TupleDesc)>> =
+        const { Cell::new(None) };
 }
 
 fn attnum(relation: pg_sys::Oid, name: &std::ffi::CStr) -> Option<i16> {
@@ -209,19 +212,17 @@ impl KeyRow {
     }
 
     /// `f` over the elements of a `text[]` column (NULL elements skipped),
-    /// read in the table's buffer (or a detoasted copy), never converted to
-    /// owned strings.
+    /// read where they lie in the table's buffer (or in a detoasted copy),
+    /// never converted to owned strings.
     fn with_text_array<R>(
         &self,
         attnum: i16,
         f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> R,
     ) -> Option<R> {
         let d = self.datum(attnum)?;
-        // SAFETY: the column is a text[]; the array (and the &str elements
-        // borrowed from it) lives only for this call, while the buffer is
-        // pinned.
-        let array = unsafe { Array::<&str>::from_datum(d, false) }?;
-        Some(f(&mut array.iter().flatten()))
+        // SAFETY: the column is a text[]: its datum points to an array
+        // varlena in the pinned buffer, which outlives this call.
+        unsafe { text_array::with_elements(d, f) }
     }
 
     /// The key's rate limit as (requests, window in milliseconds).
@@ -266,6 +267,35 @@ pub fn answer_without_key(code: Code) -> Result<PgHeapTuple<'static, AllocatedBy
     form_answer(key_table()?.verification_type, code, [None; 7], None)
 }
 
+/// The descriptor of the answer row type, copied once per backend and
+/// again whenever the type cache says the type's shape changed (an older
+/// release's type has fewer fields, until `ALTER EXTENSION api_keys
+/// UPDATE`). A replaced copy is not freed: a row formed with it may not
+/// have been turned into a datum yet (a few hundred bytes per change).
+fn answer_desc(verification_type: pg_sys::Oid) -> Result<pg_sys::TupleDesc> {
+    // SAFETY: the type cache entry of a type found through the extension's
+    // pg_depend entries (an unknown type raises an ERROR); its descriptor
+    // is copied before anything can invalidate it.
+    unsafe {
+        let entry = pg_sys::lookup_type_cache(verification_type, pg_sys::TYPECACHE_TUPDESC as i32);
+        let (desc, identifier) = ((*entry).tupDesc, (*entry).tupDesc_identifier);
+        if desc.is_null() {
+            return Err(Error::Internal(
+                "type api_keys.verification is missing; re-create the extension".into(),
+            ));
+        }
+        if let Some((t, i, copy)) = ANSWER_DESC.with(Cell::get) {
+            if t == verification_type && i == identifier {
+                return Ok(copy);
+            }
+        }
+        let copy =
+            PgMemoryContexts::CacheMemoryContext.switch_to(|_| pg_sys::CreateTupleDescCopy(desc));
+        ANSWER_DESC.with(|c| c.set(Some((verification_type, identifier, copy))));
+        Ok(copy)
+    }
+}
+
 /// Form the answer row (copying by-reference values) from the code, the
 /// key's `(id, owner, name, scopes, environment, metadata, expires_at)`
 /// and for a rate-limited key the limiter's decision.
@@ -275,25 +305,102 @@ fn form_answer(
     found: [Option<pg_sys::Datum>; 7],
     limited: Option<Decision>,
 ) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
-    let tupdesc = PgTupleDesc::for_composite_type_by_oid(verification_type).ok_or_else(|| {
-        Error::Internal("type api_keys.verification is missing; re-create the extension".into())
-    })?;
-    let mut datums: Vec<Option<pg_sys::Datum>> = Vec::with_capacity(11);
-    datums.push((code == Code::Valid).into_datum());
-    datums.push(code.as_str().into_datum());
-    datums.extend(found);
-    datums.push(limited.and_then(|d| (d.remaining as i32).into_datum()));
-    datums.push(limited.and_then(|d| {
-        (!d.admitted)
-            .then_some(d.retry_after_secs as i32)
-            .into_datum()
-    }));
+    let desc = answer_desc(verification_type)?;
+    let [id, owner, name, scopes, environment, metadata, expires_at] = found;
+    let fields = [
+        (code == Code::Valid).into_datum(),
+        code.as_str().into_datum(),
+        id,
+        owner,
+        name,
+        scopes,
+        environment,
+        metadata,
+        expires_at,
+        limited.and_then(|d| (d.remaining as i32).into_datum()),
+        limited.and_then(|d| {
+            (!d.admitted)
+                .then_some(d.retry_after_secs as i32)
+                .into_datum()
+        }),
+    ];
     // An older release's type has fewer fields (before ALTER EXTENSION UPDATE).
-    datums.truncate(tupdesc.len());
-    // SAFETY: the datums match the type's fields in order and type; forming
-    // the tuple copies them out of the buffer.
-    unsafe { PgHeapTuple::from_datums(tupdesc, datums) }
-        .map_err(|e| Error::Internal(format!("cannot form api_keys.verification: {e}")))
+    // SAFETY: `desc` lives for the backend (see `answer_desc`); the fields
+    // match the type's in order and type, and forming the tuple copies them
+    // out of the buffer.
+    let natts = unsafe { (*desc).natts } as usize;
+    unsafe {
+        PgHeapTuple::from_datums(
+            PgTupleDesc::from_pg_unchecked(desc),
+            fields.into_iter().take(natts),
+        )
+    }
+    .map_err(|e| Error::Internal(format!("cannot form api_keys.verification: {e}")))
+}
+
+/// Fetch the next row version the index scan finds that `scan`'s snapshot
+/// sees into `slot` (through `version`, which must outlive the slot's use).
+///
+/// What `index_getnext_slot` does, without pruning the heap page: the
+/// executor's fetch prunes dead row versions on the way (for this table,
+/// those the background store's `last_used_at` updates leave), which
+/// writes WAL, a full-page image when it is the page's first change after
+/// a checkpoint (measured: 142 bytes per verification of random keys). A
+/// verification writes nothing: pruning is left to the writers and VACUUM.
+///
+/// # Safety
+/// `heap` and `scan` are open, `scan` rescanned with its keys.
+unsafe fn next_visible(
+    heap: pg_sys::Relation,
+    scan: pg_sys::IndexScanDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+    version: &mut pg_sys::HeapTupleData,
+) -> bool {
+    let forward = pg_sys::ScanDirection::ForwardScanDirection;
+    // SAFETY (for the function): the steps of `heapam_index_fetch_tuple`
+    // (pin the page, share-lock it, search the HOT chain from the index's
+    // TID with the scan's snapshot, unlock) but `heap_page_prune_opt`;
+    // the slot takes its own pin on the page of the version it stores.
+    unsafe {
+        if (*(*heap).rd_rel).relam != pg_sys::HEAP_TABLE_AM_OID {
+            return pg_sys::index_getnext_slot(scan, forward, slot);
+        }
+        let mut buffer: pg_sys::Buffer = 0; // InvalidBuffer
+        let mut found = false;
+        loop {
+            let tid = pg_sys::index_getnext_tid(scan, forward);
+            if tid.is_null() {
+                break;
+            }
+            let block = ((*tid).ip_blkid.bi_hi as u32) << 16 | (*tid).ip_blkid.bi_lo as u32;
+            buffer = pg_sys::ReleaseAndReadBuffer(buffer, heap, block);
+            pg_sys::LockBuffer(buffer, pg_sys::BUFFER_LOCK_SHARE as i32);
+            let mut all_dead = false;
+            found = pg_sys::heap_hot_search_buffer(
+                tid,
+                heap,
+                buffer,
+                (*scan).xs_snapshot,
+                version,
+                &mut all_dead,
+                true,
+            );
+            pg_sys::LockBuffer(buffer, pg_sys::BUFFER_LOCK_UNLOCK as i32);
+            // As index_fetch_heap: an index entry whose versions are all
+            // dead is marked so (a hint, no WAL) when the scan moves on.
+            if !(*scan).xactStartedInRecovery {
+                (*scan).kill_prior_tuple = all_dead;
+            }
+            if found {
+                pg_sys::ExecStoreBufferHeapTuple(version, slot, buffer);
+                break;
+            }
+        }
+        if buffer != 0 {
+            pg_sys::ReleaseBuffer(buffer);
+        }
+        found
+    }
 }
 
 /// Look up the key with the first of `digests` that is stored, and give it
@@ -316,6 +423,8 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
         let index = pg_sys::index_open(table.digest_index, lock);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
         let scan = compat::index_beginscan(heap, index, snapshot, 1);
+        // The found row version; the slot points to it (and pins its page).
+        let mut version: pg_sys::HeapTupleData = std::mem::zeroed();
         let mut found = false;
         for digest in digests {
             let value = (&digest[..]).into_datum().expect("a bytea");
@@ -328,7 +437,7 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
                 value,
             );
             pg_sys::index_rescan(scan, &mut key, 1, std::ptr::null_mut(), 0);
-            if pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            if next_visible(heap, scan, slot, &mut version) {
                 found = true;
                 break;
             }
@@ -346,5 +455,135 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
         pg_sys::table_close(heap, lock);
         pg_sys::UnregisterSnapshot(snapshot);
         Ok(result)
+    }
+}
+
+/// Reading a `text[]` value in place: its header and elements where they
+/// lie, instead of pgrx's `Array` (which looks the element type's layout
+/// up and boxes an iterator on every call).
+mod text_array {
+    use pgrx::pg_sys;
+
+    #[cfg(target_endian = "big")]
+    compile_error!("text_array reads varlena headers in their little-endian layout");
+
+    /// Offsets in an `ArrayType` (PostgreSQL's `array.h`): the varlena
+    /// header, `ndim`, `dataoffset` (0: no NULL bitmap), `elemtype`, then
+    /// `ndim` dimensions and `ndim` lower bounds.
+    const NDIM: usize = 4;
+    const DATAOFFSET: usize = 8;
+    const ELEMTYPE: usize = 12;
+    const DIMS: usize = 16;
+    /// `MAXALIGN`, and the alignment of text elements (`typalign 'i'`).
+    const MAXALIGN: usize = 8;
+    const INTALIGN: usize = 4;
+
+    fn align(n: usize, to: usize) -> usize {
+        (n + to - 1) & !(to - 1)
+    }
+
+    /// A little-endian `u32` at `at` in `bytes`, if there are four bytes.
+    fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(
+            bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    }
+
+    /// `f` over the non-NULL elements of the `text[]` value `datum`, or
+    /// None when it is not a one-piece text array this can read (then no
+    /// element matches).
+    ///
+    /// # Safety
+    /// `datum` is a non-NULL `text[]` value that stays valid for the call.
+    pub unsafe fn with_elements<R>(
+        datum: pg_sys::Datum,
+        f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> R,
+    ) -> Option<R> {
+        let ptr = datum.cast_mut_ptr::<u8>();
+        // SAFETY (for the block): a varlena's first byte says which header
+        // it has (little-endian layout, `varatt.h`): `xxxxxx00` a 4-byte
+        // header with the total length, `xxxxxxx1` a 1-byte header (`0x01`:
+        // a TOAST pointer), `xxxxxx10` compressed. The length is read from
+        // the header before any other byte.
+        unsafe {
+            let first = *ptr;
+            if first & 0x03 == 0x00 {
+                let len = (ptr as *const u32).read_unaligned() as usize >> 2;
+                elements(std::slice::from_raw_parts(ptr, len), f)
+            } else if first & 0x01 == 0x01 && first != 0x01 {
+                // A short value stored with a 1-byte header: its body is
+                // the array after a 4-byte header, shifted by three bytes,
+                // so copy it behind one (the element offsets count from
+                // there).
+                let len = (first >> 1) as usize;
+                let mut copy = [0u8; 4 + 127];
+                copy[..4].copy_from_slice(&(((len + 3) as u32) << 2).to_le_bytes());
+                copy[4..len + 3].copy_from_slice(std::slice::from_raw_parts(ptr.add(1), len - 1));
+                elements(&copy[..len + 3], f)
+            } else {
+                // Compressed or out of line: a plain copy of it, in the
+                // current memory context.
+                let flat = pg_sys::pg_detoast_datum(ptr as *mut pg_sys::varlena) as *const u8;
+                let len = (flat as *const u32).read_unaligned() as usize >> 2;
+                elements(std::slice::from_raw_parts(flat, len), f)
+            }
+        }
+    }
+
+    /// `f` over the elements of the array `bytes` (with its 4-byte header);
+    /// every offset is checked against its length.
+    fn elements<R>(bytes: &[u8], f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> R) -> Option<R> {
+        let ndim = u32_at(bytes, NDIM)? as usize;
+        let dataoffset = u32_at(bytes, DATAOFFSET)? as usize;
+        if u32_at(bytes, ELEMTYPE)? != pg_sys::TEXTOID.to_u32() || ndim > 6 {
+            return None;
+        }
+        let mut count: usize = if ndim == 0 { 0 } else { 1 };
+        for d in 0..ndim {
+            count = count.checked_mul(u32_at(bytes, DIMS + 4 * d)? as usize)?;
+        }
+        let bitmap = (dataoffset != 0).then(|| DIMS + 8 * ndim);
+        let start = if dataoffset != 0 {
+            dataoffset
+        } else {
+            align(DIMS + 8 * ndim, MAXALIGN)
+        };
+        let mut at = start;
+        let mut i = 0;
+        let mut failed = false;
+        let mut iter = std::iter::from_fn(|| loop {
+            if i >= count || failed {
+                return None;
+            }
+            let index = i;
+            i += 1;
+            if let Some(b) = bitmap {
+                match bytes.get(b + index / 8) {
+                    Some(bits) if bits & (1 << (index % 8)) == 0 => continue,
+                    Some(_) => {}
+                    None => {
+                        failed = true;
+                        return None;
+                    }
+                }
+            }
+            // Elements have 4-byte headers (arrays are built from
+            // detoasted values), aligned to 4 bytes from the array's start.
+            let element = u32_at(bytes, at)
+                .filter(|h| h & 0x03 == 0)
+                .map(|h| (h >> 2) as usize)
+                .filter(|len| *len >= 4)
+                .and_then(|len| Some((bytes.get(at + 4..at.checked_add(len)?)?, len)));
+            let Some((text, len)) = element else {
+                failed = true;
+                return None;
+            };
+            at = align(at + len, INTALIGN);
+            match std::str::from_utf8(text) {
+                Ok(s) => return Some(s),
+                Err(_) => continue,
+            }
+        });
+        Some(f(&mut iter))
     }
 }
