@@ -7,9 +7,28 @@ use pgrx::Uuid;
 
 use crate::api::args::{self, JsonbText};
 use crate::api::{forbid_management, new_key};
-use crate::runtime::events::{self, shown, Action};
+use crate::error::Error;
+use crate::runtime::events::{self, shown, Action, Created};
 use crate::runtime::storage::{self, Stmt};
+use crate::runtime::{catalog, direct_insert};
 use crate::upgrade::Arity;
+
+/// The columns a new key gives, in the order of `sql/queries/insert_key.sql`.
+const KEY_COLUMNS: [&std::ffi::CStr; 13] = [
+    c"digest",
+    c"prefix",
+    c"owner",
+    c"name",
+    c"scopes",
+    c"allowed_cidrs",
+    c"environment",
+    c"metadata",
+    c"expires_at",
+    c"rotation_interval",
+    c"webhook_url",
+    c"rate_limit",
+    c"rate_window",
+];
 
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -67,28 +86,60 @@ fn apikey_create(
         "rate_window": shown(&rate_window),
     });
 
-    let (id, created_at) = Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 13] = [
-            (&new.digest[..]).into(),
-            new.prefix.as_str().into(),
-            owner.into(),
-            name.into(),
-            scopes.into(),
-            allowed_cidrs.into(),
-            environment.into(),
-            metadata.into(),
-            expires_at.into(),
-            rotation_interval.into(),
-            webhook_url.into(),
-            rate_limit.into(),
-            rate_window.into(),
-        ];
-        let row = storage::run(client, Stmt::InsertKey, &args)?.first();
-        let id: Uuid = row.get(1)?.expect("INSERT RETURNING id");
-        let created_at: TimestampWithTimeZone = row.get(2)?.expect("INSERT RETURNING created_at");
-        events::record(client, Action::Created, id, changes)?;
-        Ok::<_, crate::error::Error>((id, created_at))
+    let values: [DatumWithOid; 13] = [
+        (&new.digest[..]).into(),
+        new.prefix.as_str().into(),
+        owner.into(),
+        name.into(),
+        scopes.into(),
+        allowed_cidrs.into(),
+        environment.into(),
+        events::jsonb(&metadata.0),
+        expires_at.into(),
+        rotation_interval.into(),
+        webhook_url.into(),
+        rate_limit.into(),
+        rate_window.into(),
+    ];
+    // Both rows without a statement when the tables allow it (see
+    // direct_insert.rs); either falls back to its statement.
+    let keys = catalog::members()?.keys;
+    let direct = direct_insert::insert(keys, &KEY_COLUMNS, &values, |row| {
+        (
+            row.get::<Uuid>(c"id"),
+            row.get::<TimestampWithTimeZone>(c"created_at"),
+        )
     })?;
+    let (id, created_at) = match direct {
+        Some((Some(id), Some(created_at))) => {
+            let key = Created {
+                key_id: id,
+                owner,
+                name,
+                prefix: &new.prefix,
+                created_at,
+                expires_at,
+                rotation_interval,
+                webhook_url,
+            };
+            if events::record_created(&key, &changes)?.is_none() {
+                Spi::connect_mut(|client| events::record(client, Action::Created, id, changes))
+                    .map_err(Error::from)?;
+            }
+            (id, created_at)
+        }
+        Some(_) => {
+            return Err(Error::Internal("a new key without id or creation time".into()).into())
+        }
+        None => Spi::connect_mut(|client| {
+            let row = storage::run(client, Stmt::InsertKey, &values)?.first();
+            let id: Uuid = row.get(1)?.expect("INSERT RETURNING id");
+            let created_at: TimestampWithTimeZone =
+                row.get(2)?.expect("INSERT RETURNING created_at");
+            events::record(client, Action::Created, id, changes)?;
+            Ok::<_, Error>((id, created_at))
+        })?,
+    };
     Ok(TableIterator::once((
         id, new.key, new.prefix, created_at, expires_at,
     )))

@@ -24,6 +24,8 @@ pub struct Members {
     pub verification: pg_sys::Oid,
     /// `api_keys.usage` (0.2.0 and later).
     pub usage: Option<pg_sys::Oid>,
+    /// `api_keys.events` (0.2.0 and later).
+    pub events: Option<pg_sys::Oid>,
     /// The role that owns the extension (and its tables).
     pub owner: pg_sys::Oid,
 }
@@ -107,6 +109,7 @@ pub fn members() -> Result<Members> {
             .ok_or_else(|| missing("index keys_digest_idx"))?,
         verification: find("type", "verification").ok_or_else(|| missing("type verification"))?,
         usage: find("table", "usage"),
+        events: find("table", "events"),
         owner: find("owner", "").ok_or_else(|| missing("owner"))?,
     };
     MEMBERS.with(|m| *m.borrow_mut() = Some(members));

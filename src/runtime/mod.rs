@@ -6,6 +6,7 @@
 //!   answer row formed from it;
 //! - [`storage`] — every statement against the extension's tables (SQL text
 //!   in `sql/queries/`);
+//! - [`direct_insert`] — the rows key creation writes, without SPI;
 //! - [`context`] — the unforgeable per-transaction key context for RLS;
 //! - [`events`] — the audit log and NOTIFY of every management action;
 //! - [`pepper`] — the server-side peppers of the digest;
@@ -21,6 +22,7 @@
 pub mod catalog;
 pub mod compat;
 pub mod context;
+pub mod direct_insert;
 pub mod events;
 pub mod key_lookup;
 pub mod pepper;
