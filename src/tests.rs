@@ -212,3 +212,76 @@ fn fallback_last_used_update_ignores_the_callers_search_path() {
     let calls = Spi::get_one::<i64>("SELECT count(*) FROM evil.calls").unwrap();
     assert_eq!(calls, Some(0), "no operator of the caller's schema ran");
 }
+
+#[pg_test]
+fn scopes_and_networks_are_read_wherever_the_array_lies() {
+    // A short array is stored with a 1-byte header, a long one compressed;
+    // a NULL element (only a direct UPDATE can store one) is skipped.
+    let (id, key) = create("arrays", "{read:docs/*}");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '10.0.0.1'"), "valid");
+    let many: Vec<String> = (0..400).map(|i| format!("read:project{i}/docs/*")).collect();
+    let update = |scopes: &str, cidrs: &str| {
+        Spi::run_with_args(
+            &format!("UPDATE api_keys.keys SET scopes = {scopes}, allowed_cidrs = {cidrs} WHERE id = $1"),
+            &[id.into()],
+        )
+        .unwrap()
+    };
+    update(
+        &format!("'{{{}}}'", many.join(",")),
+        "array_fill('192.168.0.0/16'::text, ARRAY[300]) || '{10.0.0.0/8}'",
+    );
+    assert_eq!(code_of(&key, ", 'read:project399/docs/7', '10.0.0.1'"), "valid");
+    assert_eq!(code_of(&key, ", 'read:project400/docs/7', '10.0.0.1'"), "insufficient_scope");
+    assert_eq!(code_of(&key, ", 'read:project0/docs/7', '11.0.0.1'"), "ip_not_allowed");
+    update("ARRAY[NULL, 'read:docs/*']", "ARRAY[NULL, '10.0.0.0/8']");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '10.0.0.1'"), "valid");
+    assert_eq!(code_of(&key, ", 'write:docs/1', '10.0.0.1'"), "insufficient_scope");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '11.0.0.1'"), "ip_not_allowed");
+}
+
+#[pg_test]
+fn creation_with_an_insert_trigger_takes_the_statement() {
+    // Key creation writes its rows without SPI only where an INSERT
+    // statement would run no trigger; a trigger an administrator adds runs.
+    Spi::run(
+        "CREATE TABLE public.trigger_calls (n int);
+         CREATE FUNCTION public.count_call() RETURNS trigger LANGUAGE plpgsql
+             SET search_path = pg_catalog AS $$
+             BEGIN INSERT INTO public.trigger_calls VALUES (1); RETURN NEW; END $$;
+         CREATE TRIGGER count_call BEFORE INSERT ON api_keys.events
+             FOR EACH ROW EXECUTE FUNCTION public.count_call();",
+    )
+    .unwrap();
+    let calls = || Spi::get_one::<i64>("SELECT count(*) FROM public.trigger_calls").unwrap();
+    let (_, key) = create("event_triggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(1), "the event's trigger ran");
+    Spi::run(
+        "CREATE TRIGGER count_call BEFORE INSERT ON api_keys.keys
+             FOR EACH ROW EXECUTE FUNCTION public.count_call();",
+    )
+    .unwrap();
+    let (_, key) = create("both_triggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(3), "the key's and the event's triggers ran");
+    Spi::run("DROP TRIGGER count_call ON api_keys.keys; DROP TRIGGER count_call ON api_keys.events")
+        .unwrap();
+    let (_, key) = create("untriggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(3));
+    let events = Spi::get_one::<i64>(
+        "SELECT count(*) FROM api_keys.events
+          WHERE owner IN ('event_triggered', 'both_triggered', 'untriggered') AND action = 'created'",
+    )
+    .unwrap();
+    assert_eq!(events, Some(3), "every way records the created event");
+}
+
+#[pg_test(error = "new row for relation \"keys\" violates check constraint \"no_evil_names\"")]
+fn creation_checks_a_constraint_added_later() {
+    // The prepared CHECK expressions are dropped when the table changes.
+    create("before", "{}");
+    Spi::run("ALTER TABLE api_keys.keys ADD CONSTRAINT no_evil_names CHECK (name <> 'evil')").unwrap();
+    Spi::run("SELECT * FROM api_keys.apikey_create('after', 'evil')").unwrap();
+}
