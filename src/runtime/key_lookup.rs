@@ -410,7 +410,8 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     // SAFETY: the relation and index OIDs were looked up in this backend and
     // are forgotten at any relcache invalidation; everything opened here is
-    // closed before returning, in reverse order, and the slot (which pins
+    // closed before returning, in reverse order (the relations' locks kept
+    // to the end of the transaction), and the slot (which pins
     // the buffer) outlives every use of the `KeyRow` handed to `f`. An
     // ERROR raised inside unwinds through PostgreSQL's resource owners,
     // which release the locks, pins and snapshot.
@@ -451,8 +452,11 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
         };
         pg_sys::index_endscan(scan);
         pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::index_close(index, lock);
-        pg_sys::table_close(heap, lock);
+        // The locks stay to the end of the transaction, as a query's do
+        // (releasing them here cost as much as taking them).
+        let kept = pg_sys::NoLock as pg_sys::LOCKMODE;
+        pg_sys::index_close(index, kept);
+        pg_sys::table_close(heap, kept);
         pg_sys::UnregisterSnapshot(snapshot);
         Ok(result)
     }
