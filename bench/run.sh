@@ -39,6 +39,8 @@
 #   BENCH_KEEP=1              keep the cluster directory afterwards
 #   BENCH_MANY_CLIENTS=32     clients of the lock-contention cases
 #   BENCH_WAL_SECONDS=4       duration of one run of the WAL check
+#   BENCH_WAL_ONLY=REGEX      the cases of the WAL check (default: every tracking
+#                             verification case at 1 client)
 #   BENCH_OUT=FILE            also write the report to FILE
 #
 # Against the system's PostgreSQL it holds the install lock shared
@@ -396,7 +398,8 @@ set_flush_interval() {
 walcheck_cases=()
 for spec in "${CASES[@]}"; do
     IFS='|' read -r name db role script clients vars <<<"${spec}"
-    [[ "${name}" =~ ^verify_(hot|random_.*)$ ]] && [ "${clients}" = 1 ] && walcheck_cases+=("${spec}")
+    [[ "${name}" =~ ^verify_(hot|random_.*)$ ]] && [ "${clients}" = 1 ] \
+        && [[ "${name}" =~ ${BENCH_WAL_ONLY:-.} ]] && walcheck_cases+=("${spec}")
 done
 if [ "${#walcheck_cases[@]}" -gt 0 ]; then
     say "WAL check: ${#walcheck_cases[@]} runs of ${WAL_SECONDS} s with the background store paused"
