@@ -2,7 +2,9 @@
 //! text lives in `sql/queries/`, one file per statement named for what it
 //! does; each is prepared once per backend and kept (plancache re-plans it
 //! when a table changes, for example after the extension is re-created).
-//! Verification's read goes around SPI: [`crate::runtime::key_lookup`].
+//! Verification's read goes around SPI: [`crate::runtime::key_lookup`];
+//! so do the rows key creation writes, where the tables allow it
+//! ([`crate::runtime::direct_insert`]).
 //!
 //! All names are schema-qualified: the functions that call into here are
 //! SECURITY DEFINER with `search_path = pg_catalog, pg_temp`.
