@@ -10,5 +10,6 @@ pub mod headers;
 pub mod interval;
 pub mod key;
 pub mod lifecycle;
+pub mod quota;
 pub mod ratelimit;
 pub mod scope;
