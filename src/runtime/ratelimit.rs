@@ -142,6 +142,7 @@ const FULL: Decision = Decision {
     admitted: false,
     remaining: 0,
     retry_after_secs: 1,
+    reset_secs: 1,
 };
 
 /// Find or place `key` and decide. Runs under the table's lock: no error;
