@@ -1,6 +1,6 @@
 //! The pure core of `api_keys`: everything that can be decided without a
 //! database. Key format and checksum, digest, scope grammar and matching,
-//! allowed-network matching, rate-limit windows and the
+//! allowed-network matching, rate-limit windows, PostgREST routes and the
 //! HTTP answers of the PostgREST hook. The pgrx layer (`src/` of the extension crate)
 //! calls into this and adds storage, settings and the request context.
 
@@ -13,4 +13,5 @@ pub mod interval;
 pub mod key;
 pub mod lifecycle;
 pub mod ratelimit;
+pub mod route;
 pub mod scope;
