@@ -95,6 +95,30 @@ pub fn request_method(text: &str) -> Option<&'static str> {
     METHODS.iter().copied().find(|m| *m == text)
 }
 
+/// A request's method (`request.method`): one of [`METHODS`], or an error
+/// naming it.
+pub fn parse_request_method(text: &str) -> Result<&'static str, RouteError> {
+    request_method(text).ok_or_else(|| {
+        RouteError(format!(
+            "method {} is not one of GET, HEAD, POST, PUT, PATCH, DELETE",
+            quote_truncated(text)
+        ))
+    })
+}
+
+/// A request's path (`request.path`) starts with `/`, or is an error
+/// naming it.
+pub fn check_request_path(text: &str) -> Result<(), RouteError> {
+    if text.starts_with('/') {
+        Ok(())
+    } else {
+        Err(RouteError(format!(
+            "path {} does not start with /",
+            quote_truncated(text)
+        )))
+    }
+}
+
 /// The route methods that can apply to a request of `method`: its own,
 /// `GET` for `HEAD`, and `*`.
 pub fn candidate_methods(method: &str) -> Vec<&'static str> {
@@ -443,6 +467,23 @@ mod tests {
         assert_eq!(
             scope_of(&[starred, exact], "GET", "/documents"),
             Some("exact")
+        );
+    }
+
+    #[test]
+    fn request_methods_and_paths() {
+        assert_eq!(parse_request_method("HEAD"), Ok("HEAD"));
+        let long = "G".repeat(10_000);
+        let e = parse_request_method(&long).unwrap_err().to_string();
+        assert!(e.len() < 200 && e.contains("(10000 bytes)"), "{e}");
+        assert_eq!(
+            parse_request_method("*").unwrap_err().to_string(),
+            r#"method "*" is not one of GET, HEAD, POST, PUT, PATCH, DELETE"#
+        );
+        assert!(check_request_path("/").is_ok());
+        assert_eq!(
+            check_request_path("documents").unwrap_err().to_string(),
+            r#"path "documents" does not start with /"#
         );
     }
 
