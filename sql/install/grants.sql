@@ -36,3 +36,11 @@ REVOKE ALL ON TABLE api_keys.usage FROM PUBLIC;
 GRANT SELECT ON TABLE api_keys.usage TO api_keys_admin;
 REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;
+
+-- PostgREST routes: administrators manage them; the hook reads them as the
+-- extension's owner (postgrest_required_scope is SECURITY DEFINER).
+REVOKE ALL ON TABLE api_keys.postgrest_routes FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys.postgrest_routes TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.postgrest_routes_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.postgrest_route_check(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.postgrest_route_check(text, text, text) TO api_keys_admin;

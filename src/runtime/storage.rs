@@ -32,9 +32,10 @@ pub enum Stmt {
     History,
     UsageTableExists,
     FlushUsage,
+    PostgrestRoutes,
 }
 
-const STMT_COUNT: usize = Stmt::FlushUsage as usize + 1;
+const STMT_COUNT: usize = Stmt::PostgrestRoutes as usize + 1;
 
 macro_rules! query {
     ($file:literal) => {
@@ -60,6 +61,7 @@ impl Stmt {
             Stmt::History => query!("history"),
             Stmt::UsageTableExists => query!("usage_table_exists"),
             Stmt::FlushUsage => query!("flush_usage"),
+            Stmt::PostgrestRoutes => query!("postgrest_routes"),
         }
     }
 
@@ -109,6 +111,7 @@ impl Stmt {
             Stmt::LockAnnouncements | Stmt::UsageTableExists => &[],
             Stmt::History => &[TEXTOID, TIMESTAMPTZOID],
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
+            Stmt::PostgrestRoutes => &[TEXTARRAYOID],
         }
     }
 }
