@@ -189,6 +189,15 @@ def expect_401(conn, headers, code, what, realm="api", **kw):
     return refused(request(conn, headers, **kw), 401, code, want, what)
 
 
+def state_of(conn, sql):
+    """The SQLSTATE of running sql on conn, or None when it succeeds."""
+    try:
+        conn.execute(sql)
+        return None
+    except psycopg.Error as e:
+        return e.sqlstate
+
+
 def no_context_now(conn, what):
     """A plain transaction as web_anon on the same connection, no pre-request."""
     conn.execute("BEGIN")
@@ -417,11 +426,7 @@ with fresh_database("postgrest") as db:
     expect_401(pg, {"x-api-key": "ak_live_nope"}, "malformed", "in every challenge", realm="acme docs")
     pg.execute("SET api_keys.postgrest_realm = ''")
     expect_401(pg, {}, "missing", "an empty realm: a bare Bearer challenge", realm="")
-    try:
-        pg.execute("SET api_keys.postgrest_realm = 'say \"hi\"'")
-        state = None
-    except psycopg.Error as e:
-        state = e.sqlstate
+    state = state_of(pg, "SET api_keys.postgrest_realm = 'say \"hi\"'")
     check(state == "22023", f"a realm with a quote is refused ({state})")
     pg.close()
     with connect(db) as admin:
@@ -438,11 +443,7 @@ with fresh_database("postgrest") as db:
     expect_403_ip({"x-api-key": key_ip, "x-forwarded-for": good},
                   "without the setting, a key with allowed networks is refused even with a good x-forwarded-for")
     pg.execute("BEGIN")
-    try:
-        pg.execute("SELECT set_config('api_keys.postgrest_client_ip_header', 'x-forwarded-for', true)")
-        state = None
-    except psycopg.Error as e:
-        state = e.sqlstate
+    state = state_of(pg, "SELECT set_config('api_keys.postgrest_client_ip_header', 'x-forwarded-for', true)")
     pg.execute("ROLLBACK")
     check(state == "42501", f"authenticator cannot set api_keys.postgrest_client_ip_header ({state})")
     pg.close()
@@ -477,18 +478,10 @@ with fresh_database("postgrest") as db:
     # A client cannot point the setting at a header it controls, not even
     # before the extension's library is loaded in its session.
     pg = connect(db, user="authenticator", autocommit=True)
-    try:
-        pg.execute("SET api_keys.postgrest_client_ip_header = 'x-client-ip'")
-        early = None
-    except psycopg.Error as e:
-        early = e.sqlstate
+    early = state_of(pg, "SET api_keys.postgrest_client_ip_header = 'x-client-ip'")
     expect_403_ip({"x-api-key": key_ip, "x-client-ip": good, "x-forwarded-for": bad},
                   f"a session-level SET before the library loads has no effect (SET gave {early})")
-    try:
-        pg.execute("SET api_keys.postgrest_client_ip_header = 'x-client-ip'")
-        late = None
-    except psycopg.Error as e:
-        late = e.sqlstate
+    late = state_of(pg, "SET api_keys.postgrest_client_ip_header = 'x-client-ip'")
     check(late == "42501", f"once loaded, SET by the client is refused ({late})")
     expect_403_ip({"x-api-key": key_ip, "x-client-ip": good, "x-forwarded-for": bad},
                   "and the named header is still x-forwarded-for")
