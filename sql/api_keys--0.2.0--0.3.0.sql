@@ -1,10 +1,127 @@
 -- api_keys 0.2.0 -> 0.3.0.
 --
--- The functions apikey_create, apikey_update and apikey_list now name the C
--- symbols that carry their SQL names (0.2.0's carried a version suffix);
--- signatures, defaults and privileges are unchanged (CREATE OR REPLACE
--- keeps the grants). apikey_revoke is no longer STRICT: a NULL key_id is a
--- 22023, as in every other function that takes one.
+-- * The schema must be a superuser's, closed to CREATE by others, and hold
+--   only the extension's objects: a database of 0.2.0 whose schema was made
+--   by another role (CREATE SCHEMA api_keys before CREATE EXTENSION) is
+--   refused until an administrator fixes it.
+-- * A new role, api_keys_worker, which the background workers run as.
+-- * The functions apikey_create, apikey_update and apikey_list now name the
+--   C symbols that carry their SQL names (0.2.0's carried a version
+--   suffix); signatures, defaults and privileges are unchanged (CREATE OR
+--   REPLACE keeps the grants). apikey_revoke is no longer STRICT: a NULL
+--   key_id is a 22023, as in every other function that takes one.
+-- * apikey_verify and apikey_authenticate are no longer SECURITY DEFINER.
+-- * apikey_usage is implemented in the library (it refuses to run in a
+--   key-authenticated transaction).
+
+-- Until the schema is known to be safe, every name and operator is
+-- qualified.
+DO $$
+DECLARE
+    schema_oid pg_catalog.oid := pg_catalog.to_regnamespace('api_keys')::pg_catalog.oid;
+    foreign_objects pg_catalog.text;
+    open_to pg_catalog.text;
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n
+              JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+             WHERE n.oid OPERATOR(pg_catalog.=) schema_oid) THEN
+        RAISE EXCEPTION 'schema api_keys belongs to a role that is not a superuser'
+            USING ERRCODE = '42501',
+                  HINT = 'Its owner could replace the extension''s objects. Review the schema, '
+                         'ALTER SCHEMA api_keys OWNER TO a superuser, then update again.';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT a.grantee::pg_catalog.regrole::pg_catalog.text, ', ') INTO open_to
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+     WHERE n.oid OPERATOR(pg_catalog.=) schema_oid
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner;
+    IF open_to IS NOT NULL THEN
+        RAISE EXCEPTION 'schema api_keys lets others create objects in it (%)', open_to
+            USING ERRCODE = '42501',
+                  HINT = 'REVOKE CREATE ON SCHEMA api_keys FROM those roles, then update again.';
+    END IF;
+    SELECT pg_catalog.string_agg(o.what, ', ') INTO foreign_objects
+      FROM (SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0) AS what,
+                   'pg_catalog.pg_class'::pg_catalog.regclass AS classid, c.oid
+              FROM pg_catalog.pg_class c
+             WHERE c.relnamespace OPERATOR(pg_catalog.=) schema_oid
+               AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,v,m,f,p,S}'::pg_catalog."char"[])
+            UNION ALL
+            SELECT pg_catalog.pg_describe_object('pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0),
+                   'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
+              FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) schema_oid
+            UNION ALL
+            SELECT pg_catalog.pg_describe_object('pg_catalog.pg_operator'::pg_catalog.regclass, o.oid, 0),
+                   'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid
+              FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) schema_oid
+            UNION ALL
+            SELECT pg_catalog.pg_describe_object('pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 0),
+                   'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
+              FROM pg_catalog.pg_type t
+             WHERE t.typnamespace OPERATOR(pg_catalog.=) schema_oid
+               AND t.typtype OPERATOR(pg_catalog.<>) 'c'
+               AND t.typelem OPERATOR(pg_catalog.=) 0) o
+     WHERE NOT EXISTS (
+           SELECT FROM pg_catalog.pg_depend d
+            WHERE d.classid OPERATOR(pg_catalog.=) o.classid AND d.objid OPERATOR(pg_catalog.=) o.oid
+              AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+              AND d.deptype OPERATOR(pg_catalog.=) 'e');
+    IF foreign_objects IS NOT NULL THEN
+        RAISE EXCEPTION 'schema api_keys holds objects the extension did not make: %', foreign_objects
+            USING ERRCODE = '42501',
+                  HINT = 'Move or drop them, then update again.';
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'api_keys_worker') THEN
+        CREATE ROLE api_keys_worker NOLOGIN;
+    END IF;
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) ANY ('{api_keys_admin,api_keys_worker}'::pg_catalog.name[])
+                AND (rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)
+    LOOP
+        RAISE EXCEPTION 'role "%" exists and can log in or has attributes a group role must not have', r.rolname
+            USING ERRCODE = '42501',
+                  HINT = 'ALTER ROLE it NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS, then update again.';
+    END LOOP;
+    IF EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('api_keys_worker')::pg_catalog.oid) THEN
+        RAISE EXCEPTION 'role "api_keys_worker" has members'
+            USING ERRCODE = '42501',
+                  HINT = 'Only the extension''s background workers act as api_keys_worker: REVOKE it from its members.';
+    END IF;
+END
+$$;
+
+GRANT SELECT (id, last_used_at), UPDATE (last_used_at) ON TABLE api_keys.keys TO api_keys_worker;
+GRANT SELECT, INSERT, UPDATE ON TABLE api_keys.usage TO api_keys_worker;
+
+ALTER FUNCTION api_keys.apikey_verify(text, text, inet) SECURITY INVOKER RESET search_path;
+ALTER FUNCTION api_keys.apikey_authenticate(text, inet, text) SECURITY INVOKER RESET search_path;
+
+DROP FUNCTION api_keys.apikey_usage(text, date, date);
+CREATE  FUNCTION "apikey_usage"(
+	"owner" TEXT, /* Option < & str > */
+	"since" date DEFAULT NULL, /* Option < Date > */
+	"until" date DEFAULT NULL /* Option < Date > */
+) RETURNS TABLE (
+	"day" date,  /* Date */
+	"key_id" uuid,  /* Uuid */
+	"name" TEXT,  /* String */
+	"code" TEXT,  /* String */
+	"count" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apikey_usage_wrapper';
+REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;
 
 CREATE OR REPLACE FUNCTION "apikey_create"(
 	"owner" TEXT, /* Option < & str > */

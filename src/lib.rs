@@ -41,7 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
     if preloaded {
         runtime::ratelimit::init();
         runtime::usage::init();
-        runtime::flusher::register();
+        runtime::workers::register();
     }
 }
 

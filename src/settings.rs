@@ -9,10 +9,11 @@
 //! | `api_keys.postgrest_client_ip_header`| superuser          | (none)   |
 //! | `api_keys.postgrest_realm`           | anyone             | `api`    |
 //! | `api_keys.pepper_file`               | server config      | (none)   |
-//! | `api_keys.rate_limit_max_keys`       | server start (*)   | `10000`  |
-//! | `api_keys.usage_databases`           | server start (*)   | (none)   |
+//! | `api_keys.rate_limit_max_keys`       | server start (*)   | `20000`  |
+//! | `api_keys.rate_limit_max_keys_per_database` | server config (*) | `10000` |
 //! | `api_keys.usage_max_entries`         | server start (*)   | `100000` |
-//! | `api_keys.usage_flush_interval`      | server config (*)  | `10s`    |
+//! | `api_keys.last_used_max_keys`        | server start (*)   | `100000` |
+//! | `api_keys.flush_interval`            | server config (*)  | `10s`    |
 //!
 //! (*) exist only when the library is in `shared_preload_libraries`.
 //!
@@ -41,13 +42,15 @@ const MAX_REALM_BYTES: usize = 128;
 /// File of server-side peppers (read by [`crate::runtime::pepper`]).
 pub static PEPPER_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Most rate-limited keys counted at once in shared memory.
-pub static RATE_LIMIT_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
-/// Databases whose verifications are counted (comma-separated).
-pub static USAGE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RATE_LIMIT_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+/// Most of them from one database.
+pub static RATE_LIMIT_MAX_KEYS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 /// Most (database, key, day, code) usage counters held between two flushes.
 pub static USAGE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
-/// Seconds between two flushes of the usage counts.
-pub static USAGE_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+/// Most (database, key) last-used times held between two flushes.
+pub static LAST_USED_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+/// Seconds between two flushes of usage counts and last-used times.
+pub static FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 /// The brand new keys are issued under (checked when set, so always valid).
 pub fn brand() -> String {
@@ -88,16 +91,9 @@ pub fn pepper_file() -> Option<String> {
         .filter(|p| !p.trim().is_empty())
 }
 
-/// The databases listed in `api_keys.usage_databases`.
-pub fn usage_databases() -> Vec<String> {
-    USAGE_DATABASES
-        .get()
-        .and_then(|c| c.into_string().ok())
-        .unwrap_or_default()
-        .split(',')
-        .map(|d| d.trim().to_string())
-        .filter(|d| !d.is_empty())
-        .collect()
+/// Time between two flushes of usage counts and last-used times.
+pub fn flush_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(FLUSH_INTERVAL.get().max(1) as u64)
 }
 
 /// Replace PostgreSQL's "invalid value for parameter ...: <value>" message,
@@ -256,7 +252,7 @@ pub fn reserve_prefix() {
     unsafe { pg_sys::MarkGUCPrefixReserved(c"api_keys".as_ptr()) };
 }
 
-/// The settings of the shared-memory counters and the usage flusher.
+/// The settings of the shared-memory counters and the background workers.
 fn define_preloaded() {
     GucRegistry::define_int_guc(
         c"api_keys.rate_limit_max_keys",
@@ -268,12 +264,14 @@ fn define_preloaded() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"api_keys.usage_databases",
-        c"Databases whose verifications are counted in api_keys.usage (comma-separated).",
-        c"One background worker per database moves the counts into the table. Empty: no usage counts.",
-        &USAGE_DATABASES,
-        GucContext::Postmaster,
+    GucRegistry::define_int_guc(
+        c"api_keys.rate_limit_max_keys_per_database",
+        c"Most rate-limited keys of one database counted at once.",
+        c"Keeps one database from taking every slot of api_keys.rate_limit_max_keys from the others.",
+        &RATE_LIMIT_MAX_KEYS_PER_DATABASE,
+        1,
+        50_000_000,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -287,10 +285,20 @@ fn define_preloaded() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
-        c"api_keys.usage_flush_interval",
-        c"Time between two flushes of usage counts into api_keys.usage.",
-        c"A crash loses at most this much of the counts.",
-        &USAGE_FLUSH_INTERVAL,
+        c"api_keys.last_used_max_keys",
+        c"Most keys whose last use is held in shared memory between two flushes.",
+        c"Beyond it new times are dropped (and the number dropped is logged).",
+        &LAST_USED_MAX_KEYS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.flush_interval",
+        c"Time between two flushes of usage counts and last-used times into their tables.",
+        c"A crash loses at most this much of the counts and times; a clean shutdown loses nothing.",
+        &FLUSH_INTERVAL,
         1,
         3600,
         GucContext::Sighup,

@@ -186,6 +186,34 @@ fn webhook_credentials_are_refused_without_echoing_them() {
 }
 
 #[pg_test]
+fn fallback_last_used_update_ignores_the_callers_search_path() {
+    // Not preloaded here: verification writes last_used_at itself, as the
+    // extension's owner. A caller's schema with look-alike operators and a
+    // look-alike table must not be used for it.
+    let (id, key) = create("acme", "{}");
+    Spi::run(
+        "CREATE SCHEMA evil;
+         CREATE TABLE evil.calls (n int);
+         CREATE FUNCTION evil.uuid_eq(a uuid, b uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO evil.calls VALUES (1); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+         CREATE OPERATOR evil.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = evil.uuid_eq);
+         CREATE TABLE evil.keys (id uuid, last_used_at timestamptz);
+         SET LOCAL search_path = evil, pg_catalog;",
+    )
+    .unwrap();
+    assert_eq!(code_of(&key, ""), "valid");
+    Spi::run("RESET search_path").unwrap();
+    let touched = Spi::get_one_with_args::<bool>(
+        "SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = $1",
+        &[id.into()],
+    )
+    .unwrap();
+    assert_eq!(touched, Some(true), "the real table's last_used_at is set");
+    let calls = Spi::get_one::<i64>("SELECT count(*) FROM evil.calls").unwrap();
+    assert_eq!(calls, Some(0), "no operator of the caller's schema ran");
+}
+
+#[pg_test]
 fn postgrest_check_answers_a_refusal_as_postgrest_reads_it() {
     Spi::run("SELECT set_config('request.headers', '{}', true)").unwrap();
     let row = Spi::get_three::<i32, String, String>(

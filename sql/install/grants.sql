@@ -37,6 +37,12 @@ GRANT SELECT ON TABLE api_keys.usage TO api_keys_admin;
 REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;
 
+-- The background workers store usage counts and last-used times as
+-- api_keys_worker, which may read key ids and write nothing but
+-- last_used_at and the usage table.
+GRANT SELECT (id, last_used_at), UPDATE (last_used_at) ON TABLE api_keys.keys TO api_keys_worker;
+GRANT SELECT, INSERT, UPDATE ON TABLE api_keys.usage TO api_keys_worker;
+
 -- PostgREST routes: administrators manage them; the hook reads them as the
 -- extension's owner (postgrest_required_scope is SECURITY DEFINER).
 REVOKE ALL ON TABLE api_keys.postgrest_routes FROM PUBLIC;

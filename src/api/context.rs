@@ -16,9 +16,9 @@ thread_local! {
 }
 
 /// `apikey_authenticate`: verify, and make the key the transaction's
-/// context; 28000 with the verification code when it is not valid.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
+/// context; 28000 with the verification code when it is not valid. Not
+/// SECURITY DEFINER, for the reasons given in [`crate::api::verify`].
+#[pg_extern(volatile, parallel_unsafe)]
 fn apikey_authenticate(
     key: Option<&str>,
     client_ip: default!(Option<pgrx::Inet>, "NULL"),

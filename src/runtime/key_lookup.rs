@@ -8,24 +8,31 @@
 //! so a revocation counts from its commit (READ COMMITTED) and the
 //! transaction's snapshot is used under REPEATABLE READ and SERIALIZABLE.
 //!
-//! Relation, index and attribute numbers are found by name once per backend
-//! and forgotten at every relation cache invalidation, so a re-created
-//! extension or an older release's table (without the rate-limit columns,
-//! before `ALTER EXTENSION api_keys UPDATE`) is found as it is.
+//! The relation, index and row type are the extension's own, found by OID
+//! ([`crate::runtime::catalog`]); their attribute numbers are looked up once
+//! per backend and again whenever the catalog cache is forgotten, so a
+//! re-created extension or an older release's table (without the rate-limit
+//! columns, before `ALTER EXTENSION api_keys UPDATE`) is found as it is.
 //!
 //! The found row's values point into a pinned buffer of the table: they
 //! never leave this module. [`KeyRow`] hands out copies and typed answers.
 
 use std::cell::Cell;
 
+use std::net::IpAddr;
+
+use api_keys_core::cidr;
 use api_keys_core::code::Code;
 use api_keys_core::ratelimit::Decision;
+use api_keys_core::scope::{self, Scope};
+use pgrx::datum::Array;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{AllocatedByRust, PgTupleDesc};
 
 use crate::error::{Error, Result};
+use crate::runtime::{catalog, compat};
 
 /// Attribute numbers of the columns verification reads.
 #[derive(Clone, Copy, Debug)]
@@ -56,13 +63,8 @@ struct KeyTable {
 }
 
 thread_local! {
-    static KEY_TABLE: Cell<Option<KeyTable>> = const { Cell::new(None) };
-    static INVALIDATION_REGISTERED: Cell<bool> = const { Cell::new(false) };
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn forget(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    KEY_TABLE.with(|t| t.set(None));
+    /// The key table as last found, with the catalog generation it is from.
+    static KEY_TABLE: Cell<Option<(u64, KeyTable)>> = const { Cell::new(None) };
 }
 
 fn attnum(relation: pg_sys::Oid, name: &std::ffi::CStr) -> Option<i16> {
@@ -76,43 +78,19 @@ fn missing() -> Error {
 }
 
 fn key_table() -> Result<KeyTable> {
-    if let Some(t) = KEY_TABLE.with(Cell::get) {
-        return Ok(t);
+    let members = catalog::members()?;
+    let generation = catalog::generation();
+    if let Some((g, t)) = KEY_TABLE.with(Cell::get) {
+        if g == generation && t.relation == members.keys {
+            return Ok(t);
+        }
     }
-    if !INVALIDATION_REGISTERED.with(Cell::get) {
-        // SAFETY: registers a callback that only clears a thread-local; done
-        // once per backend.
-        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget), pg_sys::Datum::from(0)) };
-        INVALIDATION_REGISTERED.with(|r| r.set(true));
-    }
-    // SAFETY: catalog lookups by name with static C strings; missing objects
-    // come back as InvalidOid (missing_ok).
-    let (relation, digest_index, verification_type) = unsafe {
-        let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), false);
-        (
-            pg_sys::get_relname_relid(c"keys".as_ptr(), nsp),
-            pg_sys::get_relname_relid(c"keys_digest_idx".as_ptr(), nsp),
-            pg_sys::GetSysCacheOid(
-                pg_sys::SysCacheIdentifier::TYPENAMENSP as _,
-                pg_sys::Anum_pg_type_oid as _,
-                pg_sys::Datum::from(c"verification".as_ptr()),
-                pg_sys::Datum::from(nsp),
-                pg_sys::Datum::from(0),
-                pg_sys::Datum::from(0),
-            ),
-        )
-    };
-    if relation == pg_sys::InvalidOid
-        || digest_index == pg_sys::InvalidOid
-        || verification_type == pg_sys::InvalidOid
-    {
-        return Err(missing());
-    }
+    let relation = members.keys;
     let col = |name: &std::ffi::CStr| attnum(relation, name).ok_or_else(missing);
     let table = KeyTable {
         relation,
-        digest_index,
-        verification_type,
+        digest_index: members.keys_digest_idx,
+        verification_type: members.verification,
         columns: Columns {
             id: col(c"id")?,
             owner: col(c"owner")?,
@@ -129,7 +107,7 @@ fn key_table() -> Result<KeyTable> {
             rate_window: attnum(relation, c"rate_window"),
         },
     };
-    KEY_TABLE.with(|t| t.set(Some(table)));
+    KEY_TABLE.with(|t| t.set(Some((generation, table))));
     Ok(table)
 }
 
@@ -200,15 +178,50 @@ impl KeyRow {
         self.timestamp(self.table.columns.last_used_at)
     }
 
-    /// The granted scopes, normalized.
+    /// The granted scopes, normalized, as owned strings (for the request
+    /// context).
     pub fn scopes(&self) -> Vec<String> {
         self.get::<Vec<String>>(self.table.columns.scopes)
             .unwrap_or_default()
     }
 
-    /// The allowed networks; None: any address.
-    pub fn allowed_cidrs(&self) -> Option<Vec<String>> {
-        self.get::<Vec<String>>(self.table.columns.allowed_cidrs)
+    /// Whether a granted scope covers `required`, matched on the stored
+    /// array's elements where they lie.
+    pub fn scopes_cover(&self, required: &Scope) -> bool {
+        self.with_text_array(self.table.columns.scopes, |granted| {
+            scope::any_covers(granted, required)
+        })
+        .unwrap_or(false)
+    }
+
+    /// Whether the allowed networks let `client_ip` in: no list lets every
+    /// address in, a list lets no unknown address in. Matched on the
+    /// stored array's elements where they lie.
+    pub fn network_allows(&self, client_ip: Option<IpAddr>) -> bool {
+        let c = self.table.columns;
+        match (self.datum(c.allowed_cidrs), client_ip) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(ip)) => self
+                .with_text_array(c.allowed_cidrs, |allowed| cidr::any_contains(allowed, ip))
+                .unwrap_or(false),
+        }
+    }
+
+    /// `f` over the elements of a `text[]` column (NULL elements skipped),
+    /// read in the table's buffer (or a detoasted copy), never converted to
+    /// owned strings.
+    fn with_text_array<R>(
+        &self,
+        attnum: i16,
+        f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> R,
+    ) -> Option<R> {
+        let d = self.datum(attnum)?;
+        // SAFETY: the column is a text[]; the array (and the &str elements
+        // borrowed from it) lives only for this call, while the buffer is
+        // pinned.
+        let array = unsafe { Array::<&str>::from_datum(d, false) }?;
+        Some(f(&mut array.iter().flatten()))
     }
 
     /// The key's rate limit as (requests, window in milliseconds).
@@ -224,22 +237,25 @@ impl KeyRow {
     }
 
     /// The `api_keys.verification` row answering `code` for this key, with
-    /// the limiter's decision for a rate-limited key. The values are copied
-    /// out of the table's buffer.
+    /// the limiter's decision for a rate-limited key; with `in_full` its
+    /// name, scopes, environment, metadata and expiry too, else only its id
+    /// and owner. The values are copied out of the table's buffer.
     pub fn answer(
         &self,
         code: Code,
         limited: Option<Decision>,
+        in_full: bool,
     ) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
         let c = self.table.columns;
+        let detail = |attnum| if in_full { self.datum(attnum) } else { None };
         let found = [
             self.datum(c.id),
             self.datum(c.owner),
-            self.datum(c.name),
-            self.datum(c.scopes),
-            self.datum(c.environment),
-            self.datum(c.metadata),
-            self.datum(c.expires_at),
+            detail(c.name),
+            detail(c.scopes),
+            detail(c.environment),
+            detail(c.metadata),
+            detail(c.expires_at),
         ];
         form_answer(self.table.verification_type, code, found, limited)
     }
@@ -299,7 +315,7 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
         let heap = pg_sys::table_open(table.relation, lock);
         let index = pg_sys::index_open(table.digest_index, lock);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
-        let scan = pg_sys::index_beginscan(heap, index, snapshot, 1, 0);
+        let scan = compat::index_beginscan(heap, index, snapshot, 1);
         let mut found = false;
         for digest in digests {
             let value = (&digest[..]).into_datum().expect("a bytea");

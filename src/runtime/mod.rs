@@ -9,18 +9,26 @@
 //! - [`context`] — the unforgeable per-transaction key context for RLS;
 //! - [`events`] — the audit log and NOTIFY of every management action;
 //! - [`pepper`] — the server-side peppers of the digest;
+//! - [`privilege`] — running code as another role, safely;
 //! - [`xact`] — the transaction and server state (standby, read-only, ...);
-//! - [`shmem`], [`ratelimit`], [`usage`] — counters in shared memory;
-//! - [`flusher`] — the background worker that stores the usage counts.
+//! - [`catalog`] — the extension's own tables and types, by OID;
+//! - [`compat`] — the calls that differ between PostgreSQL versions;
+//! - [`shmem`], [`ratelimit`], [`usage`] — counters and times in shared
+//!   memory;
+//! - [`workers`] — the background workers that store usage and last-used
+//!   times.
 
+pub mod catalog;
+pub mod compat;
 pub mod context;
 pub mod events;
-pub mod flusher;
 pub mod key_lookup;
 pub mod pepper;
+pub mod privilege;
 pub mod ratelimit;
 pub mod shmem;
 pub mod storage;
 pub mod usage;
 pub mod verification;
+pub mod workers;
 pub mod xact;

@@ -30,8 +30,11 @@ pub enum Stmt {
     KeysExpiring,
     LockAnnouncements,
     History,
-    UsageTableExists,
+    UsageOfOwner,
     FlushUsage,
+    FlushLastUsed,
+    WorkerTarget,
+    ExtensionMembers,
     PostgrestRoutes,
 }
 
@@ -59,8 +62,11 @@ impl Stmt {
             Stmt::KeysExpiring => query!("keys_expiring"),
             Stmt::LockAnnouncements => query!("lock_announcements"),
             Stmt::History => query!("history"),
-            Stmt::UsageTableExists => query!("usage_table_exists"),
+            Stmt::UsageOfOwner => query!("usage_of_owner"),
             Stmt::FlushUsage => query!("flush_usage"),
+            Stmt::FlushLastUsed => query!("flush_last_used"),
+            Stmt::WorkerTarget => query!("worker_target"),
+            Stmt::ExtensionMembers => query!("extension_members"),
             Stmt::PostgrestRoutes => query!("postgrest_routes"),
         }
     }
@@ -108,9 +114,12 @@ impl Stmt {
             ],
             Stmt::ListKeys => &[TEXTOID, TEXTOID, TEXTOID],
             Stmt::KeysDueForRotation | Stmt::KeysExpiring => &[INTERVALOID, BOOLOID],
-            Stmt::LockAnnouncements | Stmt::UsageTableExists => &[],
+            Stmt::LockAnnouncements => &[],
             Stmt::History => &[TEXTOID, TIMESTAMPTZOID],
+            Stmt::UsageOfOwner => &[TEXTOID, DATEOID, DATEOID],
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
+            Stmt::FlushLastUsed => &[UUIDARRAYOID, TIMESTAMPTZARRAYOID, INTERVALOID],
+            Stmt::WorkerTarget | Stmt::ExtensionMembers => &[OIDOID],
             Stmt::PostgrestRoutes => &[TEXTARRAYOID],
         }
     }

@@ -47,6 +47,7 @@ trap cleanup EXIT
 
 echo "primary on ${P_PORT}, standby on ${S_PORT}, in ${DIR}"
 cluster_start "${PRIMARY}" "${P_PORT}" "shared_preload_libraries = 'api_keys'
+api_keys.flush_interval = 1
 wal_level = replica
 max_wal_senders = 4
 hot_standby = on"
@@ -101,6 +102,17 @@ def replayed():
             return
         time.sleep(0.05)
     sys.exit(f"FAIL: the standby did not replay up to {target} within 30 s")
+
+
+def stored(key_id):
+    """Wait until the primary's background worker stored a use of the key
+    (it flushes every second here)."""
+    deadline = time.monotonic() + 60
+    while not primary.execute("SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = %s",
+                              (key_id,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            sys.exit("FAIL: the primary did not store the use within 60 s")
+        time.sleep(0.05)
 
 
 def code(conn, key, scope=None, ip=None):
@@ -166,6 +178,7 @@ check(owner == "acme", "postgrest_pre_request works on the standby")
 # Usage tracking never makes a standby call fail, whatever the resolution.
 fresh_id, fresh = create("acme", "never used")
 code(primary, plain)  # plain: just used on the primary (with the default resolution)
+stored(plain_id)
 replayed()
 before = standby.execute("SELECT id, last_used_at FROM api_keys.keys ORDER BY id").fetchall()
 for resolution in ("0", "1", "60", "-1"):
@@ -186,6 +199,7 @@ after = standby.execute("SELECT id, last_used_at FROM api_keys.keys ORDER BY id"
 check(before == after, "the standby wrote nothing (last_used_at unchanged there)")
 primary.execute("SET api_keys.last_used_resolution = 0")
 code(primary, fresh)
+stored(fresh_id)
 replayed()
 check(standby.execute("SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = %s", (fresh_id,)).fetchone()[0],
       "usage recorded on the primary replays to the standby")

@@ -91,8 +91,21 @@ SELECT object, grantee, string_agg(privilege_type, ',' ORDER BY privilege_type) 
  GROUP BY object, grantee
  ORDER BY object COLLATE "C", grantee COLLATE "C";
 
--- The administrative role the extension creates.
-SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'api_keys_admin';
+-- Column privileges: what the background workers' role may touch.
+SELECT * FROM (
+    SELECT a.attrelid::regclass::text AS relation, a.attname::text AS attname,
+           pg_get_userbyid(g.grantee)::text AS grantee,
+           string_agg(g.privilege_type, ',' ORDER BY g.privilege_type) AS privileges
+      FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g
+     WHERE a.attrelid IN ('api_keys.keys'::regclass, 'api_keys.usage'::regclass, 'api_keys.events'::regclass)
+       AND a.attacl IS NOT NULL
+     GROUP BY 1, 2, 3) c
+ ORDER BY relation COLLATE "C", attname COLLATE "C", grantee COLLATE "C";
+
+-- The roles the extension creates: the administrators' group, and the role
+-- the background workers act as. Neither can log in.
+SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles
+ WHERE rolname IN ('api_keys_admin', 'api_keys_worker') ORDER BY rolname COLLATE "C";
 
 -- 6. Settings (defined when the library loads; load it first). The internal
 -- api_keys.current_key is hidden from pg_settings on purpose.
