@@ -195,3 +195,107 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_list_wrapper';
 
 ALTER FUNCTION api_keys.apikey_revoke(uuid) CALLED ON NULL INPUT;
+
+-- PostgREST (issue 17, part 1): refusals the client receives (SQLSTATE
+-- PGRST with the status and headers in DETAIL, replacing PT401 and PT429),
+-- the RateLimit fields, and the route table of required scopes. The same
+-- SQL as sql/install/postgrest.sql and grants.sql; postgrest_authenticate()
+-- keeps its signature and symbol.
+
+CREATE FUNCTION "postgrest_check"(
+	"required_scope" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"status" INT,  /* i32 */
+	"code" TEXT,  /* String */
+	"message" TEXT,  /* String */
+	"detail" TEXT  /* String */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_check_wrapper';
+
+CREATE FUNCTION "postgrest_required_scope"(
+	"method" TEXT DEFAULT current_setting('request.method', true), /* Option < & str > */
+	"path" TEXT DEFAULT current_setting('request.path', true) /* Option < & str > */
+) RETURNS TEXT /* Result < Option < String > , ErrorReport > */
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_required_scope_wrapper';
+
+CREATE FUNCTION "postgrest_route_check"(
+	"method" TEXT, /* Option < & str > */
+	"path" TEXT, /* Option < & str > */
+	"required_scope" TEXT /* Option < & str > */
+) RETURNS VOID /* Result < (), ErrorReport > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_route_check_wrapper';
+
+-- Which scope a request needs, by method and path pattern (see
+-- docs/postgrest.md#routes). Managed by api_keys_admin; read by the hook.
+CREATE TABLE api_keys.postgrest_routes (
+    method         text NOT NULL DEFAULT '*',   -- GET, HEAD, POST, PUT, PATCH, DELETE or *
+    path           text NOT NULL,               -- /documents, /rpc/*, /report_*, /**, /
+    required_scope text,                        -- NULL: any valid key
+    PRIMARY KEY (method, path)
+);
+COMMENT ON TABLE api_keys.postgrest_routes IS
+    'The scope each PostgREST route needs: method, path pattern, scope. Read by postgrest_pre_request().';
+
+-- pg_dump keeps the routes: they are configuration.
+SELECT pg_catalog.pg_extension_config_dump('api_keys.postgrest_routes', '');
+
+-- Every row is checked (22023 naming the bad value); the method is
+-- upper-cased.
+CREATE FUNCTION api_keys.postgrest_routes_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.method := pg_catalog.upper(NEW.method);
+    PERFORM api_keys.postgrest_route_check(NEW.method, NEW.path, NEW.required_scope);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER postgrest_routes_check BEFORE INSERT OR UPDATE ON api_keys.postgrest_routes
+    FOR EACH ROW EXECUTE FUNCTION api_keys.postgrest_routes_check();
+
+-- For hooks of your own: authenticate the request requiring required_scope
+-- (NULL: any valid key), and refuse it as PostgREST expects.
+CREATE FUNCTION api_keys.postgrest_pre_request(required_scope text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    refusal record;
+BEGIN
+    SELECT * INTO refusal FROM api_keys.postgrest_check(required_scope);
+    IF FOUND THEN
+        RAISE SQLSTATE 'PGRST' USING MESSAGE = refusal.message, DETAIL = refusal.detail;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION api_keys.postgrest_pre_request(text) IS
+    'Authenticates the PostgREST request requiring the given scope; refuses it with SQLSTATE PGRST (401, 403 or 429).';
+
+-- PostgREST's db-pre-request hook: the scope comes from the route table.
+CREATE OR REPLACE FUNCTION api_keys.postgrest_pre_request() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM api_keys.postgrest_pre_request(api_keys.postgrest_required_scope());
+END
+$$;
+COMMENT ON FUNCTION api_keys.postgrest_pre_request() IS
+    'PostgREST db-pre-request: authenticates the x-api-key (or Authorization: Bearer) header with the scope of api_keys.postgrest_routes; refuses with SQLSTATE PGRST.';
+
+-- PostgREST routes: administrators manage them; the hook reads them as the
+-- extension's owner (postgrest_required_scope is SECURITY DEFINER).
+REVOKE ALL ON TABLE api_keys.postgrest_routes FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys.postgrest_routes TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.postgrest_routes_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.postgrest_route_check(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.postgrest_route_check(text, text, text) TO api_keys_admin;

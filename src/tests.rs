@@ -212,3 +212,48 @@ fn fallback_last_used_update_ignores_the_callers_search_path() {
     let calls = Spi::get_one::<i64>("SELECT count(*) FROM evil.calls").unwrap();
     assert_eq!(calls, Some(0), "no operator of the caller's schema ran");
 }
+
+#[pg_test]
+fn postgrest_check_answers_a_refusal_as_postgrest_reads_it() {
+    Spi::run("SELECT set_config('request.headers', '{}', true)").unwrap();
+    let row = Spi::get_three::<i32, String, String>(
+        "SELECT status, code, detail FROM api_keys.postgrest_check(NULL)",
+    )
+    .unwrap();
+    assert_eq!(row.0, Some(401));
+    assert_eq!(row.1.as_deref(), Some("missing"));
+    assert_eq!(
+        row.2.as_deref(),
+        Some(r#"{"headers":{"WWW-Authenticate":"Bearer realm=\"api\""},"status":401}"#)
+    );
+    let (_, key) = create("tenant", "{read:documents}");
+    Spi::run_with_args(
+        "SELECT set_config('request.headers', json_build_object('x-api-key', $1::text)::text, true)",
+        &[key.as_str().into()],
+    )
+    .unwrap();
+    let accepted = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.postgrest_check('read:documents')").unwrap();
+    assert_eq!(accepted, Some(0), "no row when the key is accepted");
+    let refused = Spi::get_one::<String>("SELECT code FROM api_keys.postgrest_check('write:documents')").unwrap();
+    assert_eq!(refused.as_deref(), Some("insufficient_scope"));
+}
+
+#[pg_test]
+fn postgrest_routes_pick_the_most_specific_scope() {
+    Spi::run(
+        "INSERT INTO api_keys.postgrest_routes VALUES ('*', '/**', 'api'), ('get', '/documents', 'read:documents')",
+    )
+    .unwrap();
+    let scope = |m: &str, p: &str| {
+        Spi::get_one_with_args::<String>("SELECT api_keys.postgrest_required_scope($1, $2)", &[m.into(), p.into()])
+            .unwrap()
+    };
+    assert_eq!(scope("HEAD", "/doc%75ments").as_deref(), Some("read:documents"));
+    assert_eq!(scope("POST", "/documents").as_deref(), Some("api:*"));
+    assert_eq!(scope("GET", "/"), None);
+}
+
+#[pg_test(error = "path pattern \"documents\" must start with / (for example /documents or /rpc/*)")]
+fn postgrest_route_rows_are_checked() {
+    Spi::run("INSERT INTO api_keys.postgrest_routes VALUES ('GET', 'documents', 'read:documents')").unwrap();
+}

@@ -42,3 +42,11 @@ GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_ad
 -- last_used_at and the usage table.
 GRANT SELECT (id, last_used_at), UPDATE (last_used_at) ON TABLE api_keys.keys TO api_keys_worker;
 GRANT SELECT, INSERT, UPDATE ON TABLE api_keys.usage TO api_keys_worker;
+
+-- PostgREST routes: administrators manage them; the hook reads them as the
+-- extension's owner (postgrest_required_scope is SECURITY DEFINER).
+REVOKE ALL ON TABLE api_keys.postgrest_routes FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys.postgrest_routes TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.postgrest_routes_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.postgrest_route_check(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.postgrest_route_check(text, text, text) TO api_keys_admin;

@@ -105,6 +105,7 @@ const FULL: Decision = Decision {
     admitted: false,
     remaining: 0,
     retry_after_secs: 1,
+    reset_secs: 1,
 };
 
 /// Count one request of `key` in database `db` against `limit` per

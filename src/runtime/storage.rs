@@ -35,9 +35,10 @@ pub enum Stmt {
     FlushLastUsed,
     WorkerTarget,
     ExtensionMembers,
+    PostgrestRoutes,
 }
 
-const STMT_COUNT: usize = Stmt::ExtensionMembers as usize + 1;
+const STMT_COUNT: usize = Stmt::PostgrestRoutes as usize + 1;
 
 macro_rules! query {
     ($file:literal) => {
@@ -66,6 +67,7 @@ impl Stmt {
             Stmt::FlushLastUsed => query!("flush_last_used"),
             Stmt::WorkerTarget => query!("worker_target"),
             Stmt::ExtensionMembers => query!("extension_members"),
+            Stmt::PostgrestRoutes => query!("postgrest_routes"),
         }
     }
 
@@ -118,6 +120,7 @@ impl Stmt {
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
             Stmt::FlushLastUsed => &[UUIDARRAYOID, TIMESTAMPTZARRAYOID, INTERVALOID],
             Stmt::WorkerTarget | Stmt::ExtensionMembers => &[OIDOID],
+            Stmt::PostgrestRoutes => &[TEXTARRAYOID],
         }
     }
 }

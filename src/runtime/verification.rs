@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use api_keys_core::code::Code;
-use api_keys_core::ratelimit::Decision;
+use api_keys_core::ratelimit::{Decision, LimitState};
 use api_keys_core::scope::Scope;
 use api_keys_core::{digest, key};
 use pgrx::datum::DatumWithOid;
@@ -36,6 +36,8 @@ pub struct Verdict {
     pub identity: Option<Identity>,
     /// For `rate_limited`: seconds until a retry can succeed.
     pub retry_after: Option<u32>,
+    /// For a key with a rate limit that was counted: the limit and the decision.
+    pub limit: Option<LimitState>,
 }
 
 /// Verify `candidate`, answering for a bad key rather than raising. Raises
@@ -108,6 +110,7 @@ pub fn verify(
             )?,
             identity,
             retry_after: limited.filter(|d| !d.admitted).map(|d| d.retry_after_secs),
+            limit: limit_state(k, limited),
         };
         Ok::<_, Error>((verdict, touch))
     })??;
@@ -133,6 +136,19 @@ fn without_key(code: Code) -> Result<Verdict> {
         row: key_lookup::answer_without_key(code)?,
         identity: None,
         retry_after: None,
+        limit: None,
+    })
+}
+
+/// The limit a decision was made under, for the RateLimit header fields.
+/// Keys without a limit (no decision) cost nothing here.
+fn limit_state(k: &KeyRow, decision: Option<Decision>) -> Option<LimitState> {
+    let decision = decision?;
+    let (limit, window_ms) = k.rate_limit()?;
+    Some(LimitState {
+        limit: limit.max(0) as u32,
+        window_ms,
+        decision,
     })
 }
 

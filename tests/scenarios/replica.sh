@@ -168,8 +168,9 @@ standby.execute("ROLLBACK")
 
 # PostgREST's hook on the standby (its GET transactions are READ ONLY anyway).
 standby.execute("BEGIN READ ONLY")
-standby.execute("SELECT set_config('request.headers', %s, true)", ('{"x-api-key": "%s"}' % plain,))
-standby.execute("SELECT api_keys.postgrest_pre_request()")
+standby.execute("SELECT set_config('request.headers', %s, true), set_config('request.method', 'GET', true),"
+                "       set_config('request.path', '/documents', true)", ('{"x-api-key": "%s"}' % plain,))
+standby.execute("SELECT api_keys.postgrest_pre_request()")  # reads the route table, too
 owner = standby.execute("SELECT api_keys.apikey_current_owner()").fetchone()[0]
 standby.execute("COMMIT")
 check(owner == "acme", "postgrest_pre_request works on the standby")

@@ -24,7 +24,7 @@
 # Then it exercises every function of the extension, successes and errors
 # (bad input, revoked, wrong scope, ip_not_allowed, 42501 from a key-
 # authenticated transaction and from a role without the grant, 55000, P0002,
-# 28000, PT401 through postgrest_pre_request; the lifecycle functions, events
+# 28000, PGRST through postgrest_pre_request; the lifecycle functions, events
 # and audit log), collects every key issued, runs
 # the pg_regress suite against the same cluster, and searches the whole server
 # log for
@@ -234,18 +234,18 @@ if notes and any(k in notes[0].payload for k in issued):
     sys.exit("FAIL: a NOTIFY payload carries a key")
 run(lit, "UNLISTEN *")
 
-# --- PostgREST: accepted, and every PT401
+# --- PostgREST: accepted, and every refusal (SQLSTATE PGRST)
 import json  # noqa: E402
 
 for headers, ip_header, expect in [
     ({"x-api-key": k2[1]}, None, None),
     ({"authorization": "Bearer " + rot[0][1]}, None, None),
-    ({"x-api-key": k3[1]}, None, "PT401"),  # revoked
-    ({"x-api-key": near_miss(k5[1])}, None, "PT401"),  # malformed
-    ({"authorization": "Bearer " + k1[1]}, None, "PT401"),  # ip_not_allowed: no address header named
+    ({"x-api-key": k3[1]}, None, "PGRST"),  # revoked
+    ({"x-api-key": near_miss(k5[1])}, None, "PGRST"),  # malformed
+    ({"authorization": "Bearer " + k1[1]}, None, "PGRST"),  # ip_not_allowed: no address header named
     ({"x-api-key": k1[1], "x-forwarded-for": "203.0.113.9, 10.0.0.7"}, "x-forwarded-for", None),
-    ({"x-api-key": k1[1], "x-forwarded-for": "10.0.0.7, 203.0.113.9"}, "x-forwarded-for", "PT401"),
-    ({"accept": "*/*"}, None, "PT401"),  # missing
+    ({"x-api-key": k1[1], "x-forwarded-for": "10.0.0.7, 203.0.113.9"}, "x-forwarded-for", "PGRST"),
+    ({"accept": "*/*"}, None, "PGRST"),  # missing
 ]:
     conn.execute("BEGIN READ ONLY")
     if ip_header:
@@ -255,6 +255,10 @@ for headers, ip_header, expect in [
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         run(lit, "SELECT api_keys.postgrest_authenticate()")
         conn.execute("COMMIT")
+# insufficient_scope, with the scope a hook of one's own requires
+conn.execute("BEGIN READ ONLY")
+run(lit, "SELECT set_config('request.headers', %s, true)", (json.dumps({"x-api-key": k2[1]}),))
+run(lit, "SELECT api_keys.postgrest_pre_request('admin:everything')", expect="PGRST")  # rolls back
 
 # --- a canary: a key-shaped string the test itself logs, to prove the search works
 canary = "zz_canary_" + "Q" * 43 + "Zz9Zz9"
@@ -263,7 +267,7 @@ keys_file.write("#canary " + canary + "\n")
 keys_file.close()
 seen = sorted(errors.items())
 print(f"issued and collected {len(issued)} keys; errors raised by SQLSTATE: {seen}")
-for state in ("22023", "28000", "42501", "55000", "P0002", "PT401"):
+for state in ("22023", "28000", "42501", "55000", "P0002", "PGRST"):
     if state not in errors:
         sys.exit(f"FAIL: no {state} was exercised")
 PYTHON
