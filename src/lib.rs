@@ -41,6 +41,8 @@ pub extern "C-unwind" fn _PG_init() {
     if preloaded {
         runtime::ratelimit::init();
         runtime::usage::init();
+        runtime::quota::init();
+        runtime::persist::init();
         runtime::workers::register();
     }
 }

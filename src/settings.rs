@@ -13,6 +13,7 @@
 //! | `api_keys.rate_limit_max_keys_per_database` | server config (*) | `10000` |
 //! | `api_keys.usage_max_entries`         | server start (*)   | `100000` |
 //! | `api_keys.last_used_max_keys`        | server start (*)   | `100000` |
+//! | `api_keys.quota_max_counts`          | server start (*)   | `100000` |
 //! | `api_keys.flush_interval`            | server config (*)  | `10s`    |
 //!
 //! (*) exist only when the library is in `shared_preload_libraries`.
@@ -49,6 +50,8 @@ pub static RATE_LIMIT_MAX_KEYS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>
 pub static USAGE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 /// Most (database, key) last-used times held between two flushes.
 pub static LAST_USED_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+/// Most (database, key or owner, period) quota counts held at once.
+pub static QUOTA_MAX_COUNTS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 /// Seconds between two flushes of usage counts and last-used times.
 pub static FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
@@ -289,6 +292,16 @@ fn define_preloaded() {
         c"Most keys whose last use is held in shared memory between two flushes.",
         c"Beyond it new times are dropped (and the number dropped is logged).",
         &LAST_USED_MAX_KEYS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.quota_max_counts",
+        c"Most quota counts (of a key or an owner, for a period) held in shared memory.",
+        c"When every count is of the current period, a key or owner without one yet is refused as quota_exceeded.",
+        &QUOTA_MAX_COUNTS,
         16,
         50_000_000,
         GucContext::Postmaster,

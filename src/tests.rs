@@ -257,3 +257,22 @@ fn postgrest_routes_pick_the_most_specific_scope() {
 fn postgrest_route_rows_are_checked() {
     Spi::run("INSERT INTO api_keys.postgrest_routes VALUES ('GET', 'documents', 'read:documents')").unwrap();
 }
+
+#[pg_test(error = "quotas need the api_keys library in shared_preload_libraries")]
+fn quota_needs_the_preloaded_library() {
+    // The pg_test server does not preload the library.
+    Spi::run("SELECT * FROM api_keys.apikey_create('tenant', 'metered', quota => 1000)").unwrap();
+}
+
+#[pg_test]
+fn owner_limits_without_rate_or_quota_remove_the_row() {
+    // Setting only a period or a window, with nothing to apply it to, keeps
+    // no row; the functions answer without the preloaded library.
+    let rows = Spi::get_one::<i64>(
+        "SELECT count(*) FROM api_keys.apikey_set_owner_limits('nobody', quota_period => 'day')",
+    )
+    .unwrap();
+    assert_eq!(rows, Some(0));
+    let listed = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.apikey_owner_limits()").unwrap();
+    assert_eq!(listed, Some(0));
+}

@@ -26,7 +26,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::ratelimit::LimitState;
+use crate::quota::{Period, QuotaDecision};
+use crate::ratelimit::Decision;
 
 /// The name of the policy of a key's own rate limit.
 pub const KEY_POLICY: &str = "key";
@@ -46,15 +47,39 @@ pub struct Policy<'a> {
     pub reset_secs: u32,
 }
 
-impl Policy<'static> {
-    /// The policy of a key's own rate limit, as the limiter left it.
-    pub fn of_key(state: &LimitState) -> Policy<'static> {
+impl<'a> Policy<'a> {
+    /// The policy `name` of a rate limit of `limit` requests per `window_ms`,
+    /// as its limiter decided. The window in whole seconds is rounded up (a
+    /// header field has no fractions; a client keeping to `limit` per the
+    /// longer window keeps to the limit).
+    pub fn of_rate(name: &'a str, limit: u32, window_ms: i64, decision: &Decision) -> Policy<'a> {
         Policy {
-            name: KEY_POLICY,
-            quota: state.limit,
-            window_secs: state.window_secs(),
-            remaining: state.decision.remaining,
-            reset_secs: state.decision.reset_secs,
+            name,
+            quota: limit,
+            window_secs: u32::try_from((window_ms.max(1) + 999) / 1000).unwrap_or(u32::MAX),
+            remaining: decision.remaining,
+            reset_secs: decision.reset_secs,
+        }
+    }
+
+    /// The policy `name` of a quota of `quota` per `period`, in the period
+    /// that holds `now` (microseconds since 2000-01-01), as decided.
+    pub fn of_quota(
+        name: &'a str,
+        quota: u64,
+        period: Period,
+        now: i64,
+        decision: &QuotaDecision,
+    ) -> Policy<'a> {
+        let start = period.start(now);
+        Policy {
+            name,
+            quota: u32::try_from(quota).unwrap_or(u32::MAX),
+            window_secs: u32::try_from(period.end(start) - start)
+                .unwrap_or(0)
+                .saturating_mul(86_400),
+            remaining: u32::try_from(decision.remaining).unwrap_or(u32::MAX),
+            reset_secs: decision.reset_secs,
         }
     }
 }
@@ -444,25 +469,38 @@ mod tests {
     }
 
     #[test]
-    fn the_key_policy_from_the_limiter() {
-        let state = LimitState {
-            limit: 120,
-            window_ms: 60_000,
-            decision: Decision {
-                admitted: true,
-                remaining: 119,
-                retry_after_secs: 0,
-                reset_secs: 75,
-            },
+    fn policies_from_the_limiters() {
+        let decision = Decision {
+            admitted: true,
+            remaining: 119,
+            retry_after_secs: 0,
+            reset_secs: 75,
         };
         assert_eq!(
-            Policy::of_key(&state),
+            Policy::of_rate(KEY_POLICY, 120, 1_500, &decision),
             Policy {
                 name: "key",
                 quota: 120,
-                window_secs: 60,
+                window_secs: 2,
                 remaining: 119,
                 reset_secs: 75
+            }
+        );
+        // A quota of February 2024 (29 days), more than u32 can say.
+        let now = i64::from(crate::quota::days_from_civil(2024, 2, 10)) * 86_400_000_000;
+        let q = QuotaDecision {
+            admitted: true,
+            remaining: 5_000_000_000,
+            reset_secs: 9,
+        };
+        assert_eq!(
+            Policy::of_quota("key-quota", 6_000_000_000, Period::Month, now, &q),
+            Policy {
+                name: "key-quota",
+                quota: u32::MAX,
+                window_secs: 29 * 86_400,
+                remaining: u32::MAX,
+                reset_secs: 9
             }
         );
     }

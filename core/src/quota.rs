@@ -131,9 +131,15 @@ mod tests {
     fn months_start_on_the_first_and_end_before_the_next() {
         let now = i64::from(days_from_civil(2024, 2, 17)) * DAY_MICROS + 5;
         assert_eq!(Period::Month.start(now), days_from_civil(2024, 2, 1));
-        assert_eq!(Period::Month.end(Period::Month.start(now)), days_from_civil(2024, 3, 1));
+        assert_eq!(
+            Period::Month.end(Period::Month.start(now)),
+            days_from_civil(2024, 3, 1)
+        );
         let dec = i64::from(days_from_civil(2026, 12, 31)) * DAY_MICROS;
-        assert_eq!(Period::Month.end(Period::Month.start(dec)), days_from_civil(2027, 1, 1));
+        assert_eq!(
+            Period::Month.end(Period::Month.start(dec)),
+            days_from_civil(2027, 1, 1)
+        );
         assert_eq!(Period::Day.start(now), days_from_civil(2024, 2, 17));
         assert_eq!(Period::Day.seconds_left(now), 86_400);
     }

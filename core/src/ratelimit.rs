@@ -32,26 +32,6 @@ pub struct Decision {
     pub reset_secs: u32,
 }
 
-/// A rate-limited key's limit and the decision for one of its requests:
-/// what the RateLimit header fields tell a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LimitState {
-    /// Requests allowed per window.
-    pub limit: u32,
-    /// The window, in milliseconds.
-    pub window_ms: i64,
-    pub decision: Decision,
-}
-
-impl LimitState {
-    /// The window in whole seconds, rounded up (a header field has no
-    /// fractions; a client keeping to `limit` per the longer window keeps
-    /// to the limit).
-    pub fn window_secs(&self) -> u32 {
-        u32::try_from((self.window_ms.max(1) + 999) / 1000).unwrap_or(u32::MAX)
-    }
-}
-
 impl Window {
     /// Move the fixed windows forward to `now_ms`.
     fn roll(&mut self, now_ms: i64, window_ms: i64) {
@@ -109,6 +89,15 @@ impl Window {
             remaining: 0,
             retry_after_secs: retry,
             reset_secs: retry,
+        }
+    }
+
+    /// Take back a request [`Window::admit`] admitted at `now_ms` (another
+    /// limit refused it, so it must not use this one's budget either).
+    pub fn refund(&mut self, now_ms: i64, window_ms: i64) {
+        let window_ms = window_ms.max(1);
+        if self.start_ms != 0 && now_ms - now_ms.rem_euclid(window_ms) == self.start_ms {
+            self.current = self.current.saturating_sub(1);
         }
     }
 
@@ -209,12 +198,22 @@ mod tests {
         let d = w.admit(t0 + 20_000, 5, 60_000);
         assert!(!d.admitted);
         assert_eq!(d.reset_secs, d.retry_after_secs);
-        let state = LimitState {
-            limit: 5,
-            window_ms: 1_500,
-            decision: d,
-        };
-        assert_eq!(state.window_secs(), 2);
+    }
+
+    #[test]
+    fn a_refund_gives_the_request_back() {
+        let mut w = Window::default();
+        let t0 = 60_000 * 1000;
+        for i in 0..3 {
+            assert!(w.admit(t0 + i, 3, 60_000).admitted);
+        }
+        assert!(!w.admit(t0 + 3, 3, 60_000).admitted);
+        w.refund(t0 + 4, 60_000);
+        assert!(w.admit(t0 + 5, 3, 60_000).admitted);
+        // A refund in a later window than the admission changes nothing.
+        let before = w;
+        w.refund(t0 + 60_000, 60_000);
+        assert_eq!(w, before);
     }
 
     /// A client at `factor` times the limit gets the limit, within 5%.

@@ -1,5 +1,6 @@
 //! `apikey_create`: issue a key. The only time the full key is returned.
 
+use api_keys_core::quota::Period;
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -16,7 +17,7 @@ use crate::upgrade::Arity;
 #[search_path(pg_catalog, pg_temp)]
 fn apikey_create(
     // Refuses the call of 0.1.0's definition (7 arguments): see upgrade.rs.
-    _arity: Arity<11>,
+    _arity: Arity<13>,
     owner: Option<&str>,
     name: Option<&str>,
     scopes: default!(Option<Vec<Option<String>>>, "'{}'"),
@@ -28,6 +29,8 @@ fn apikey_create(
     webhook_url: default!(Option<&str>, "NULL"),
     rate_limit: default!(Option<i32>, "NULL"),
     rate_window: default!(Option<Interval>, "NULL"),
+    quota: default!(Option<i64>, "NULL"),
+    quota_period: default!(Option<&str>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -53,6 +56,8 @@ fn apikey_create(
     let webhook_url = args::webhook_url(webhook_url)?;
     let (rate_limit, rate_window) = args::rate_limit(rate_limit, rate_window)?;
     let rate_window = rate_limit.map(|_| rate_window.unwrap_or_else(args::default_rate_window));
+    let (quota, quota_period) = args::quota(quota, quota_period)?;
+    let quota_period = quota.map(|_| quota_period.unwrap_or(Period::Month).as_str());
     let new = new_key(environment)?;
     let changes = serde_json::json!({
         "name": name,
@@ -65,10 +70,12 @@ fn apikey_create(
         "webhook_url": webhook_url,
         "rate_limit": rate_limit,
         "rate_window": shown(&rate_window),
+        "quota": quota,
+        "quota_period": quota_period,
     });
 
     let (id, created_at) = Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 13] = [
+        let args: [DatumWithOid; 15] = [
             (&new.digest[..]).into(),
             new.prefix.as_str().into(),
             owner.into(),
@@ -82,6 +89,8 @@ fn apikey_create(
             webhook_url.into(),
             rate_limit.into(),
             rate_window.into(),
+            quota.into(),
+            quota_period.into(),
         ];
         let row = storage::run(client, Stmt::InsertKey, &args)?.first();
         let id: Uuid = row.get(1)?.expect("INSERT RETURNING id");

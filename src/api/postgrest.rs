@@ -16,7 +16,7 @@
 use std::ffi::{CStr, CString};
 
 use api_keys_core::headers::presented;
-use api_keys_core::http::{self, Answer, Policy};
+use api_keys_core::http::{self, Answer};
 use api_keys_core::route::{self, Method, Pattern, Route};
 use api_keys_core::scope::Scope;
 use pgrx::datum::DatumWithOid;
@@ -26,8 +26,8 @@ use pgrx::prelude::*;
 
 use crate::api::args;
 use crate::error::{Error, Result};
-use crate::runtime::context;
 use crate::runtime::storage::{self, Stmt};
+use crate::runtime::{catalog, context};
 use crate::settings;
 
 /// A setting's current value; None when it does not exist or is empty
@@ -76,8 +76,7 @@ fn check(required: Option<&Scope>) -> Result<(String, Answer)> {
         None => ("missing".to_string(), Vec::new()),
         Some(key) => {
             let verdict = context::authenticate_verdict(Some(&key), presented.client_ip, required)?;
-            let policies: Vec<Policy> = verdict.limit.iter().map(Policy::of_key).collect();
-            (verdict.code.to_string(), policies)
+            (verdict.code.to_string(), verdict.policies)
         }
     };
     let scope = required.map(Scope::to_string);
@@ -193,21 +192,12 @@ fn route_scope(method: Option<&str>, path: Option<&str>) -> Result<Option<String
     };
     route::parse_request_method(method).map_err(|e| Error::invalid(e.to_string()))?;
     route::check_request_path(path).map_err(|e| Error::invalid(e.to_string()))?;
-    if !routes_table_exists() {
-        return Ok(None);
+    if catalog::members()?.postgrest_routes.is_none() {
+        return Ok(None); // an older release's schema
     }
+    catalog::check_names()?;
     let routes = read_routes(method)?;
     Ok(route::applicable(&routes, method, path).and_then(|r| r.required_scope.clone()))
-}
-
-/// Whether `api_keys.postgrest_routes` exists (two syscache lookups).
-fn routes_table_exists() -> bool {
-    // SAFETY: catalog lookups by name with missing_ok; no pointer is kept.
-    unsafe {
-        let schema = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), true);
-        schema != pg_sys::InvalidOid
-            && pg_sys::get_relname_relid(c"postgrest_routes".as_ptr(), schema) != pg_sys::InvalidOid
-    }
 }
 
 /// The routes whose method can apply to a request of `method`. A row that

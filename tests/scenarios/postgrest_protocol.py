@@ -30,7 +30,7 @@ success the headers are `response.headers`, a JSON array of one-key objects.
 Checked, with examples/multi_tenant/schema.sql loaded (its routes included):
 every row of the answer table (401 missing, 401 invalid_token for
 malformed, not_found, revoked and expired, 403 ip_not_allowed, 403
-insufficient_scope, 429 rate_limited with Retry-After and the RateLimit
+insufficient_scope, 429 rate_limited and quota_exceeded with Retry-After and the RateLimit
 fields, and the RateLimit fields of an accepted request); the realm setting;
 routes by method and path (HEAD under GET, RPC in READ ONLY, percent-encoded
 paths, the most specific route); a hook of one's own with a scope; no key
@@ -389,6 +389,22 @@ with fresh_database("postgrest") as db:
                                 "computed later, is not after it")
     r = request(pg, {"x-api-key": key_limited}, method="HEAD")
     check(r.status == 429 and r.sqlstate == "PGRST", f"and for a HEAD: {r.status}")
+    # 429 quota_exceeded: a key's quota, with its policy in the RateLimit fields.
+    with connect(db) as admin:
+        _, key_quota = create_key(admin, "tenant_a", "quota", scopes=["read:documents"],
+                                  quota=1, quota_period="day")
+        KEYS.append(key_quota)
+    first = request(pg, {"x-api-key": key_quota})
+    check(first.status == 200 and first.headers.get("RateLimit-Policy") == '"key-quota";q=1;w=86400'
+          and first.headers.get("RateLimit", "").startswith('"key-quota";r=0;t='),
+          f"an accepted request of a key with a quota: its policy in the RateLimit fields ({first.headers})")
+    over = request(pg, {"x-api-key": key_quota})
+    retry = over.headers.get("Retry-After", "")
+    refused(over, 429, "quota_exceeded",
+            {"Retry-After": retry, "RateLimit-Policy": '"key-quota";q=1;w=86400',
+             "RateLimit": f'"key-quota";r=0;t={retry}'},
+            "a used-up quota: 429 quota_exceeded")
+    check(retry.isdigit() and 1 <= int(retry) <= 86400, f"Retry-After: the seconds to midnight UTC ({retry})")
     # A hook of one's own may have set response.headers before: kept.
     with connect(db) as admin:
         _, key_limited2 = create_key(admin, "tenant_b", "limited 2", scopes=["read:documents"],
