@@ -9,7 +9,7 @@ use api_keys_core::http::Policy;
 use api_keys_core::quota::Period;
 
 use crate::error::{Error, Result};
-use crate::runtime::owner_limits::{self, OwnerLimits};
+use crate::runtime::owner_limits;
 use crate::runtime::quota::{self, Subject};
 use crate::runtime::{ratelimit, usage, xact};
 
@@ -42,9 +42,21 @@ pub struct Outcome {
     pub policies: Vec<Policy<'static>>,
 }
 
-/// One limit's decision, and how to take the request back from it.
-struct Counted {
-    refund: Box<dyn FnOnce()>,
+/// A limit that counted the request: the subject (a key's or an owner's
+/// id) and what identifies the counter, so that it can be taken back.
+enum Counted {
+    Rate([u8; 16], i64),
+    Quota([u8; 16], Period),
+}
+
+/// Take the request back from every limit that counted it.
+fn refund(db: u32, counted: &[Counted]) {
+    for c in counted.iter().rev() {
+        match c {
+            Counted::Rate(subject, window_ms) => ratelimit::refund(db, subject, *window_ms),
+            Counted::Quota(subject, period) => quota::refund(subject, *period),
+        }
+    }
 }
 
 /// Check and count one valid request of `key_id` (owned by `owner`).
@@ -55,23 +67,15 @@ pub fn apply(key_id: &pgrx::Uuid, owner: &str, key: KeyLimits) -> Result<Outcome
         return Ok(outcome);
     }
     let db = usage::this_database();
-    let key_bytes = *key_id.as_bytes();
     let mut counted: Vec<Counted> = Vec::new();
-    let refuse = |outcome: &mut Outcome, code: Code, retry: u32, counted: Vec<Counted>| {
-        outcome.refused = Some(code);
-        outcome.retry_after = Some(retry);
-        outcome.remaining = Some(0);
-        for c in counted.into_iter().rev() {
-            (c.refund)();
-        }
-    };
+    let owner_id = owner_limits.as_ref().map(|o| o.id);
 
     let rates = [
-        (KEY_RATE, key.rate, key_bytes),
+        (KEY_RATE, key.rate, *key_id.as_bytes()),
         (
             OWNER_RATE,
             owner_limits.as_ref().and_then(|o| o.rate),
-            owner_limits.as_ref().map_or([0; 16], |o| o.id),
+            owner_id.unwrap_or_default(),
         ),
     ];
     for (name, rate, subject) in rates {
@@ -84,65 +88,51 @@ pub fn apply(key_id: &pgrx::Uuid, owner: &str, key: KeyLimits) -> Result<Outcome
             .policies
             .push(Policy::of_rate(name, limit, window_ms, &d));
         if !d.admitted {
-            refuse(&mut outcome, Code::RateLimited, d.retry_after_secs, counted);
-            return Ok(outcome);
+            refund(db, &counted);
+            return Ok(outcome.refused_with(Code::RateLimited, d.retry_after_secs));
         }
-        note_remaining(&mut outcome, u64::from(d.remaining));
-        counted.push(Counted {
-            refund: Box::new(move || ratelimit::refund(db, &subject, window_ms)),
-        });
+        outcome.note_remaining(u64::from(d.remaining));
+        counted.push(Counted::Rate(subject, window_ms));
     }
 
     let quotas = [
-        (KEY_QUOTA, key.quota, None),
+        (KEY_QUOTA, key.quota, Subject::Key(key_id)),
         (
             OWNER_QUOTA,
             owner_limits.as_ref().and_then(|o| o.quota),
-            owner_limits.as_ref(),
+            match &owner_limits {
+                Some(o) => Subject::Owner { id: &o.id, owner },
+                None => Subject::Key(key_id),
+            },
         ),
     ];
-    for (name, limit, owner_side) in quotas {
+    for (name, limit, subject) in quotas {
         let Some((limit, period)) = limit else {
             continue;
         };
-        let subject = quota_subject(key_id, owner, owner_side);
         let d = quota::admit(subject, limit, period)?;
         outcome
             .policies
             .push(Policy::of_quota(name, limit, period, xact::clock(), &d));
         if !d.admitted {
-            refuse(&mut outcome, Code::QuotaExceeded, d.reset_secs, counted);
-            return Ok(outcome);
+            refund(db, &counted);
+            return Ok(outcome.refused_with(Code::QuotaExceeded, d.reset_secs));
         }
-        note_remaining(&mut outcome, d.remaining);
-        let (key_id, owner_id, owner_name) = (*key_id, owner_side.map(|o| o.id), owner.to_string());
-        counted.push(Counted {
-            refund: Box::new(move || {
-                let subject = match &owner_id {
-                    Some(id) => Subject::Owner {
-                        id,
-                        owner: &owner_name,
-                    },
-                    None => Subject::Key(&key_id),
-                };
-                quota::refund(subject, period)
-            }),
-        });
+        outcome.note_remaining(d.remaining);
+        counted.push(Counted::Quota(subject.id(), period));
     }
     Ok(outcome)
 }
 
-fn quota_subject<'a>(
-    key_id: &'a pgrx::Uuid,
-    owner: &'a str,
-    owner_limits: Option<&'a OwnerLimits>,
-) -> Subject<'a> {
-    match owner_limits {
-        Some(o) => Subject::Owner { id: &o.id, owner },
-        None => Subject::Key(key_id),
+impl Outcome {
+    fn refused_with(mut self, code: Code, retry_after: u32) -> Outcome {
+        self.refused = Some(code);
+        self.retry_after = Some(retry_after);
+        self.remaining = Some(0);
+        self
     }
-}
 
-fn note_remaining(outcome: &mut Outcome, remaining: u64) {
-    outcome.remaining = Some(outcome.remaining.map_or(remaining, |r| r.min(remaining)));
+    fn note_remaining(&mut self, remaining: u64) {
+        self.remaining = Some(self.remaining.map_or(remaining, |r| r.min(remaining)));
+    }
 }

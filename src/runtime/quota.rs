@@ -60,7 +60,8 @@ pub enum Subject<'a> {
 }
 
 impl Subject<'_> {
-    fn id(&self) -> [u8; 16] {
+    /// The id its counters go by.
+    pub fn id(&self) -> [u8; 16] {
         match self {
             Subject::Key(k) => *k.as_bytes(),
             Subject::Owner { id, .. } => **id,
@@ -69,14 +70,13 @@ impl Subject<'_> {
 }
 
 /// The table is full of this period's counts: refuse rather than let a
-/// request through uncounted.
-fn full(period: Period, now: i64) -> QuotaDecision {
-    QuotaDecision {
-        admitted: false,
-        remaining: 0,
-        reset_secs: 1.min(period.seconds_left(now)),
-    }
-}
+/// request through uncounted (retry after a second, as for a full
+/// rate-limit table).
+const FULL: QuotaDecision = QuotaDecision {
+    admitted: false,
+    remaining: 0,
+    reset_secs: 1,
+};
 
 /// Decide one request of `subject` against `limit` per `period`, and count
 /// it when admitted. Refused loudly without the preloaded library.
@@ -107,13 +107,14 @@ pub fn admit(subject: Subject<'_>, limit: u64, period: Period) -> Result<QuotaDe
         // A count of an earlier period is of no use any more.
         t.upsert(&key, new, |e| e.period < key.2).map(count)
     });
-    Ok(decided.flatten().unwrap_or_else(|| full(period, now)))
+    Ok(decided.flatten().unwrap_or(FULL))
 }
 
-/// Take back a request [`admit`] counted (another limit refused it).
-pub fn refund(subject: Subject<'_>, period: Period) {
+/// Take back a request [`admit`] counted for the subject `id` (another
+/// limit refused it).
+pub fn refund(id: &[u8; 16], period: Period) {
     let now = xact::clock();
-    let key = (usage::this_database(), subject.id(), period.start(now));
+    let key = (usage::this_database(), *id, period.start(now));
     USED.locked(|t| {
         if let Some(e) = t.get(&key) {
             e.used = e.used.saturating_sub(1);
