@@ -191,7 +191,11 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> R 
             pg_sys::AccessShareLock as pg_sys::LOCKMODE,
         );
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+        #[cfg(not(feature = "pg18"))]
         let scan = pg_sys::index_beginscan(heap, index, snapshot, 1, 0);
+        // PostgreSQL 18 takes an instrumentation struct (none here).
+        #[cfg(feature = "pg18")]
+        let scan = pg_sys::index_beginscan(heap, index, snapshot, std::ptr::null_mut(), 1, 0);
         let mut found = false;
         for digest in digests {
             let value = (&digest[..]).into_datum().expect("a bytea");

@@ -21,7 +21,6 @@ pub struct Segment {
 // Reached through raw pointers (`&raw`), as `static mut` references are not
 // allowed; clippy's deref_addrof does not know that.
 static mut SEGMENTS: Vec<&'static Segment> = Vec::new();
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
 static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
 static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
@@ -33,24 +32,15 @@ pub fn register(segment: &'static Segment) {
         let segments = &mut *(&raw mut SEGMENTS);
         if segments.is_empty() {
             // PostgreSQL 15 and later take requests in their own hook.
-            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
-            {
-                PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
-                pg_sys::shmem_request_hook = Some(shmem_request);
-            }
+            PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
+            pg_sys::shmem_request_hook = Some(shmem_request);
             PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
             pg_sys::shmem_startup_hook = Some(shmem_startup);
         }
         segments.push(segment);
-        #[cfg(any(feature = "pg13", feature = "pg14"))]
-        {
-            pg_sys::RequestAddinShmemSpace((segment.size)());
-            pg_sys::RequestNamedLWLockTranche(segment.name.as_ptr(), 1);
-        }
     }
 }
 
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
 #[allow(clippy::deref_addrof)]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn shmem_request() {
