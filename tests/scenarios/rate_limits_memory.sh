@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
-q() { "${PG_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+q() { "${CLIENT_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # 1. Not preloaded.
 P1="$(free_port)"

@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 
-from common import PG_BIN, check, connect, fresh_database
+from common import PSQL, check, connect, fresh_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 readme = open(os.path.join(ROOT, "README.md")).read()
@@ -18,7 +18,7 @@ expected_errors = [m.strip() for m in re.findall(r"^-- (ERROR:.*)$", script, re.
 try:
     with fresh_database("readme") as db:
         out = subprocess.run(
-            [f"{PG_BIN}/psql", "-X", "-q", "-d", db, "-v", "ON_ERROR_STOP=0"],
+            [PSQL, "-X", "-q", "-d", db, "-v", "ON_ERROR_STOP=0"],
             input=script, capture_output=True, text=True, timeout=120,
         )
         actual_errors = [l.strip() for l in out.stderr.splitlines() if "ERROR:" in l]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Verification on a streaming hot standby.
 #
-# Builds a primary and a hot standby on loopback (pg_basebackup over TCP to
-# 127.0.0.1, run as the PostgreSQL OS user), then checks:
+# Builds a primary and a hot standby (pg_basebackup and streaming over the
+# primary's Unix socket, run as the PostgreSQL OS user), then checks:
 #   - keys created on the primary answer `valid` on the standby once the
 #     standby has replayed past the primary's WAL position (waited for with
 #     pg_last_wal_replay_lsn() >= the primary's pg_current_wal_lsn());
@@ -53,7 +53,7 @@ hot_standby = on"
 
 mkdir -p "${STANDBY}"
 chown "$(pg_os_user)" "${STANDBY}" 2>/dev/null || true
-as_pg "${PG_BIN}/pg_basebackup" -h 127.0.0.1 -p "${P_PORT}" -U postgres -D "${STANDBY}/data" \
+as_pg "${PG_BIN}/pg_basebackup" -h "${PRIMARY}/sock" -p "${P_PORT}" -U postgres -D "${STANDBY}/data" \
     -X stream -R --checkpoint=fast --no-sync >"${STANDBY}/basebackup.log" 2>&1 \
     || { cat "${STANDBY}/basebackup.log"; exit 1; }
 as_pg mkdir -p "${STANDBY}/sock"

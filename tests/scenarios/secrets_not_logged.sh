@@ -270,8 +270,8 @@ PYTHON
 
 echo "running the pg_regress suite against the same cluster"
 PG_REGRESS="$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress"
-as_pg mkdir -p "${DIR}/regress"
-if as_pg "${PG_REGRESS}" --host="${PGHOST}" --port="${PORT}" --user=postgres --bindir="${PG_BIN}" \
+mkdir -p "${DIR}/regress"
+if "${PG_REGRESS}" --host="${PGHOST}" --port="${PORT}" --user=postgres --bindir="${CLIENT_BIN}" \
         --inputdir="${ROOT}/tests/pg_regress" --outputdir="${DIR}/regress" \
         --schedule="${ROOT}/tests/pg_regress/schedule" --dbname=api_keys_regress \
         >"${DIR}/regress/pg_regress.out" 2>&1; then

@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; tail -20 "${DIR}/server.log" >&2; exit 1; }
 ok() { echo "ok: $*"; }
-q() { "${PG_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+q() { "${CLIENT_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 PORT="$(free_port)"
 cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = 'api_keys'
