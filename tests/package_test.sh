@@ -55,7 +55,7 @@ as_root rm -f "${LIBDIR}/api_keys.so" "${EXTDIR}"/api_keys*
 # run_regress NAME: the pg_regress suite against the running cluster.
 run_regress() {
     mkdir -p "${WORK}/regress"
-    if "$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+    if "${PG_REGRESS}" \
             --host="${DIR}/sock" --port=5432 --user=postgres --bindir="${CLIENT_BIN}" \
             --inputdir="${ROOT}/tests/pg_regress" --outputdir="${WORK}/regress" \
             --schedule="${ROOT}/tests/pg_regress/schedule" --dbname=api_keys_regress \

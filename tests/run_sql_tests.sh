@@ -28,7 +28,6 @@ fi
 
 PORT="${API_KEYS_TEST_PORT:-54329}"
 DIR="$(scratch_dir sqltests)"
-PG_REGRESS="$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 passed=0
 failed=0
 skipped=0
@@ -48,7 +47,7 @@ export API_KEYS_TEST_DIR="${DIR}"
 
 say "pg_regress suite (PostgreSQL ${PG_MAJOR})"
 mkdir -p "${DIR}/regress"
-# This version's pg_regress, Debian's psql (--bindir) as the client.
+# Debian's pg_regress and psql (--bindir) as clients of this version's server.
 if "${PG_REGRESS}" \
         --host="${PGHOST}" --port="${PORT}" --user=postgres \
         --bindir="${CLIENT_BIN}" \

@@ -269,7 +269,6 @@ for state in ("22023", "28000", "42501", "55000", "P0002", "PT401"):
 PYTHON
 
 echo "running the pg_regress suite against the same cluster"
-PG_REGRESS="$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 mkdir -p "${DIR}/regress"
 if "${PG_REGRESS}" --host="${PGHOST}" --port="${PORT}" --user=postgres --bindir="${CLIENT_BIN}" \
         --inputdir="${ROOT}/tests/pg_regress" --outputdir="${DIR}/regress" \
