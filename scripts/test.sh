@@ -9,6 +9,8 @@
 #     bench    a smoke run of the benchmarks         (bench/smoke.sh: seconds, no thresholds)
 #   packages  the .deb for 15 and the tarballs for 16-18 (scripts/package.sh),
 #             installed and tested (tests/package_test.sh)
+#   checkout  the demo and SQL tests from a copy of the checkout in a mode-700
+#             directory, which the PostgreSQL OS user cannot enter (tests/checkout_test.sh)
 # Prints a line per version, then `all: N passed, M failed`. A test that did
 # not run counts as failed; a scenario that cannot run on a version is
 # reported as skipped, with its reason, and is not counted as passed.
@@ -110,6 +112,15 @@ else
     result packages tests 0 "${#VERSIONS[@]}" 0   # no package to test: one failure per version
 fi
 [ "${rc}" = 0 ] || status=1
+
+if [[ " ${VERSIONS[*]} " == *" 15 "* ]]; then
+    say "checkout: the demo and SQL tests from a copy in a mode-700 directory (tests/checkout_test.sh)"
+    rc=0
+    bash tests/checkout_test.sh 2>&1 | tee "${LOG}/checkout.log" || rc=$?
+    p=$(grep -cE '^ok - ' "${LOG}/checkout.log" || true)
+    result checkout tests "${p}" $(( p < 2 ? 2 - p : 0 )) 0   # two checks; one not run is a failure
+    [ "${rc}" = 0 ] || status=1
+fi
 
 # The summary: a line per group, then the total (other tooling greps it).
 echo

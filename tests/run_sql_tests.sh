@@ -80,7 +80,8 @@ for t in "${ROOT}"/tests/scenarios/*; do
         *.sh) cmd=(bash "$t") ;;
         *) continue ;;
     esac
-    if [ -n "${API_KEYS_ONLY:-}" ] && [[ "${name}" != *"${API_KEYS_ONLY}"* ]]; then continue; fi
+    # API_KEYS_ONLY=REGEX runs only the scenarios whose file name matches.
+    if [ -n "${API_KEYS_ONLY:-}" ] && [[ ! "${name}" =~ ${API_KEYS_ONLY} ]]; then continue; fi
     rc=0
     "${cmd[@]}" >"${DIR}/${name}.log" 2>&1 || rc=$?
     if [ "${rc}" = 0 ]; then
