@@ -143,7 +143,7 @@ as_pg() {
 install_prerequisites() {
     local majors=("${@:-15}")
     local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
-                libclang-dev clang sudo pgbouncer python3-venv)
+                libclang-dev clang sudo pgbouncer python3-venv binutils)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
