@@ -30,6 +30,7 @@ for v in "${VERSIONS[@]}"; do
     GLIBC="$(objdump -T "${LIB}/api_keys.so" | grep -oE 'GLIBC_[0-9.]+' | sort -V | tail -1 | cut -c7-)"
 
     WORK="$(mktemp -d)"
+    chmod 755 "${WORK}"   # the package's root directory: never 700 (mktemp's mode)
     if [ "${v}" = 15 ]; then
         # A Debian package for Debian's postgresql-15, files where it looks for them.
         NAME="postgresql-15-api-keys"
