@@ -201,11 +201,7 @@ install_extension() {
     [ "${API_KEYS_RELEASE:-0}" = 1 ] && flags+=(--release)
     [ "$(id -u)" = 0 ] || flags+=(--sudo)
     say "building and installing the extension"
-    if holding_install_lock; then
-        (cd "${ROOT}" && cargo pgrx install "${flags[@]}" >/dev/null)
-    else
-        (cd "${ROOT}" && flock -x "${INSTALL_LOCK}" cargo pgrx install "${flags[@]}" >/dev/null)
-    fi
+    (cd "${ROOT}" && with_install_lock exclusive cargo pgrx install "${flags[@]}" >/dev/null)
 }
 
 # Run a command holding the install lock: `exclusive` or `shared`.
@@ -213,9 +209,19 @@ with_install_lock() {
     local mode="$1"; shift
     if holding_install_lock; then
         "$@"
-    else
-        flock "--${mode}" "${INSTALL_LOCK}" env API_KEYS_LOCKED="${INSTALL_LOCK}" "$@"
+        return
     fi
+    local rc=0
+    flock -n -E 201 "--${mode}" "${INSTALL_LOCK}" env API_KEYS_LOCKED="${INSTALL_LOCK}" "$@" || rc=$?
+    [ "${rc}" = 201 ] || return "${rc}"
+    # Another checkout holds it: say so, and note how long the wait was
+    # (API_KEYS_WAIT_LOG, for scripts/test.sh's timing).
+    say "waiting for ${INSTALL_LOCK}: another checkout is installing or testing PostgreSQL ${PG_MAJOR}"
+    flock "--${mode}" "${INSTALL_LOCK}" env API_KEYS_LOCKED="${INSTALL_LOCK}" bash -c '
+        waited=$(( $(date +%s) - $1 )); shift
+        echo "==> got the lock after ${waited} s" >&2
+        [ -z "${API_KEYS_WAIT_LOG:-}" ] || echo "${waited}" >>"${API_KEYS_WAIT_LOG}"
+        exec "$@"' with_install_lock "$(date +%s)" "$@"
 }
 
 # A throwaway cluster of PG_BIN's version: cluster_start DIR PORT [extra

@@ -31,6 +31,7 @@ cd "${ROOT}"
 LOG="$(mktemp -d /tmp/api_keys.test.XXXXXX)"
 trap 'rm -rf "${LOG}"' EXIT
 T0=$(date +%s)
+export API_KEYS_WAIT_LOG="${LOG}/lock_waits"   # seconds spent waiting for other checkouts' locks
 status=0
 
 # Results, one line per group in ${LOG}/results: "GROUP WHAT PASSED FAILED SKIPPED".
@@ -131,6 +132,7 @@ awk '{ p[$1] += $3; f[$1] += $4; s[$1] += $5; d[$1] = d[$1] sprintf(" %s %d/%d",
              printf "%s: %d passed, %d failed, %d skipped (%s )\n", g, p[g], f[g], s[g], d[g] } }' "${LOG}/results"
 read -r P F <<<"$(awk '{ p += $3; f += $4 } END { print p + 0, f + 0 }' "${LOG}/results")"
 [ "${status}" = 0 ] || [ "${F}" -gt 0 ] || F=1
-echo "time: $(( ($(date +%s) - T0) / 60 )) min $(( ($(date +%s) - T0) % 60 )) s"
+W=$(awk '{ n += $1 } END { print n + 0 }' "${API_KEYS_WAIT_LOG}" 2>/dev/null || echo 0)
+echo "time: $(( ($(date +%s) - T0) / 60 )) min $(( ($(date +%s) - T0) % 60 )) s, of which $(( W / 60 )) min $(( W % 60 )) s waiting for other checkouts' install locks"
 echo "all: ${P} passed, ${F} failed"
 exit "${status}"
