@@ -132,9 +132,10 @@ pg_os_user() {
     if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi
 }
 
-# Run a command as the PostgreSQL OS user.
+# Run a command as the PostgreSQL OS user (from /: it may not be able to
+# enter the current directory, a checkout in a mode-700 home for instance).
 as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # install_prerequisites [MAJOR...]: install what is missing for the given
@@ -193,6 +194,30 @@ python_with_psycopg() {
 # True when this process tree holds INSTALL_LOCK already (see use_pg).
 holding_install_lock() {
     [ "${API_KEYS_LOCKED:-}" = "${INSTALL_LOCK}" ]
+}
+
+# lock_install MODE: take INSTALL_LOCK (exclusive or shared) for this shell and
+# its children until unlock_install, so that several steps (install, tests,
+# benchmark) see one build that no other checkout can swap in between.
+lock_install() {
+    exec {INSTALL_LOCK_FD}>>"${INSTALL_LOCK}"
+    if ! flock -n "--$1" "${INSTALL_LOCK_FD}"; then
+        say "waiting for ${INSTALL_LOCK}: another checkout is installing or testing PostgreSQL ${PG_MAJOR}"
+        local t0
+        t0=$(date +%s)
+        flock "--$1" "${INSTALL_LOCK_FD}"
+        echo "==> got the lock after $(( $(date +%s) - t0 )) s" >&2
+        [ -z "${API_KEYS_WAIT_LOG:-}" ] || echo "$(( $(date +%s) - t0 ))" >>"${API_KEYS_WAIT_LOG}"
+    fi
+    export API_KEYS_LOCKED="${INSTALL_LOCK}"
+}
+
+# Release what lock_install took (whatever children still have it open).
+unlock_install() {
+    export -n API_KEYS_LOCKED
+    unset API_KEYS_LOCKED
+    flock -u "${INSTALL_LOCK_FD}"
+    exec {INSTALL_LOCK_FD}>&-
 }
 
 # Build the extension and install it into PG_CONFIG's PostgreSQL.

@@ -71,10 +71,13 @@ cargo_counts core tests 1 "${LOG}/core.log" "${rc}"
 for v in "${VERSIONS[@]}"; do
     use_pg "${v}"
     g="pg${v}"
+    # This version's server tree is ours until its tests are done: no other
+    # checkout can install its build between our install and our tests.
+    lock_install exclusive
     say "PostgreSQL ${v}: #[pg_test] tests"
     PGDATA_DIR="$(scratch_dir pgtest)"
     rc=0
-    with_install_lock exclusive cargo pgrx test "pg${v}" --runas "$(pg_os_user)" --pgdata "${PGDATA_DIR}/data" \
+    cargo pgrx test "pg${v}" --runas "$(pg_os_user)" --pgdata "${PGDATA_DIR}/data" \
         2>&1 | tee "${LOG}/${g}.pgtest.log" || rc=$?
     rm -rf "${PGDATA_DIR}"
     cargo_counts "${g}" pg_test "$(grep -c '#\[pg_test' src/tests.rs)" "${LOG}/${g}.pgtest.log" "${rc}"
@@ -97,6 +100,7 @@ for v in "${VERSIONS[@]}"; do
 
     say "PostgreSQL ${v}: benchmark smoke run"
     one_check "${g}" bench bash bench/smoke.sh
+    unlock_install
 done
 
 say "packages: build (scripts/package.sh) and install them (tests/package_test.sh)"
