@@ -3,7 +3,7 @@ the audit log and the PostgREST routes."""
 
 import os
 
-from common import PG_BIN, check, connect, create_key, fresh_database, run, verify_code
+from common import PG_BIN, PSQL, check, connect, create_key, fresh_database, run, verify_code
 
 with fresh_database("dump_src") as src:
     with connect(src) as c:
@@ -27,7 +27,7 @@ with fresh_database("dump_src") as src:
     with connect() as c:
         c.execute(f'CREATE DATABASE "{dst}"')
     try:
-        run([f"{PG_BIN}/psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", dst, "-f", dump])
+        run([PSQL, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", dst, "-f", dump])
         with connect(dst) as c:
             check(verify_code(c, live) == "valid", "live key valid after restore")
             check(verify_code(c, live, "read:docs") == "valid", "its scopes survived")

@@ -13,27 +13,12 @@
 # - apikey_quotas and apikey_owner_usage report it;
 # - a clean restart keeps a period's count; so does a crash for what was
 #   stored before it (the count is read back from api_keys.usage).
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-DIR="$(scratch_dir quotas)"
-cleanup() {
-    cluster_stop "${DIR}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
-PORT="$(free_port)"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = 'api_keys'
+source "$(dirname "$0")/lib.sh"
+scenario quotas
+start_cluster "${DIR}" "shared_preload_libraries = 'api_keys'
 api_keys.flush_interval = 1"
-export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres PGDATABASE=postgres
-"${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION api_keys"
-
-restart() {
-    as_pg "${PG_BIN}/pg_ctl" -D "${DIR}/data" -m "$1" -w stop >/dev/null
-    as_pg "${PG_BIN}/pg_ctl" -D "${DIR}/data" -l "${DIR}/server.log" -w -t 60 start >/dev/null
-}
+export PGDATABASE=postgres
+q -c "CREATE EXTENSION api_keys"
 
 "${PY}" - <<'PYTHON'
 import datetime
@@ -42,16 +27,9 @@ import threading
 import time
 
 import psycopg
+from common import check, connect
 
-
-def check(cond, message):
-    if not cond:
-        print(f"FAIL: {message}", file=sys.stderr)
-        sys.exit(1)
-    print(f"ok: {message}")
-
-
-db = psycopg.connect(dbname="postgres", autocommit=True)
+db = connect()
 
 
 def key(owner, name, **kw):
@@ -171,43 +149,22 @@ check(usage == [("quota_exceeded", 2), ("rate_limited", 3), ("valid", 7)],
 PYTHON
 
 # A clean restart keeps the day's count of the daily key (4 of 5 used).
-restart fast
+restart_cluster "${DIR}" fast
 "${PY}" - <<'PYTHON'
-import sys
-import time
+from common import check, connect, wait_until
 
-import psycopg
-
-db = psycopg.connect(dbname="postgres", autocommit=True)
-
-
-def check(cond, message):
-    if not cond:
-        print(f"FAIL: {message}", file=sys.stderr)
-        sys.exit(1)
-    print(f"ok: {message}")
-
-
+db = connect()
 used = db.execute("SELECT used FROM api_keys.apikey_quotas('globex')").fetchone()[0]
 check(used == 4, f"a clean restart keeps the period's count ({used})")
 # Wait until everything is stored, then crash: the count is read back.
-deadline = time.monotonic() + 60
-while db.execute("SELECT coalesce(sum(count), 0) FROM api_keys.usage u JOIN api_keys.keys k ON k.id = u.key_id "
-                 "WHERE k.name = 'daily' AND code = 'valid'").fetchone()[0] < 4:
-    if time.monotonic() > deadline:
-        check(False, "the workers stored the daily key's uses")
-    time.sleep(0.1)
+wait_until(lambda: db.execute(
+    "SELECT coalesce(sum(count), 0) FROM api_keys.usage u JOIN api_keys.keys k ON k.id = u.key_id "
+    "WHERE k.name = 'daily' AND code = 'valid'").fetchone()[0] >= 4, "the workers stored the daily key's uses")
 PYTHON
-restart immediate
+restart_cluster "${DIR}" immediate
 "${PY}" - <<'PYTHON'
-import sys
+from common import check, connect
 
-import psycopg
-
-db = psycopg.connect(dbname="postgres", autocommit=True)
-used = db.execute("SELECT used FROM api_keys.apikey_quotas('globex')").fetchone()[0]
-if used != 4:
-    print(f"FAIL: after a crash the stored uses count ({used})", file=sys.stderr)
-    sys.exit(1)
-print("ok: after a crash, what was stored before it still counts against the quota")
+used = connect().execute("SELECT used FROM api_keys.apikey_quotas('globex')").fetchone()[0]
+check(used == 4, f"after a crash, what was stored before it still counts against the quota ({used})")
 PYTHON

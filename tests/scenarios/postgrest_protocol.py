@@ -44,7 +44,7 @@ import os
 
 import psycopg
 
-from common import PG_BIN, check, connect, create_key, fresh_database, run
+from common import PSQL, check, connect, create_key, fresh_database, run
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(ROOT, "examples", "multi_tenant", "schema.sql")
@@ -61,7 +61,7 @@ KEYS = []  # every key issued here, to check none ever shows up in an answer
 
 
 def load_schema(db):
-    run([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
+    run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
 
 
 class Response:

@@ -33,27 +33,15 @@
 #   - anything shaped like a key at all (brand_environment_ + 49 base-62
 #     characters), which also catches keys issued by the pg_regress suite.
 # A canary raised with RAISE LOG proves the search would find a leak.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-PORT="${API_KEYS_SECRETS_PORT:-$(free_port)}"
-DIR="$(scratch_dir secrets)"
-cleanup() {
-    cluster_stop "${DIR}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+scenario secrets
 
 # A server-side pepper too: peppers are secrets as well, searched for below.
 PEPPERS="${DIR}/peppers"
 "${PY}" -c 'import secrets; print("# newest first"); print(secrets.token_hex(24)); print(secrets.token_hex(24))' >"${PEPPERS}"
 chmod 600 "${PEPPERS}"
 [ "$(id -u)" = 0 ] && chown "$(pg_os_user)" "${PEPPERS}"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = ''
+start_cluster "${DIR}" "shared_preload_libraries = ''
 api_keys.pepper_file = '${PEPPERS}'
 log_statement = 'none'
 log_min_messages = debug1
@@ -61,10 +49,10 @@ log_min_error_statement = panic
 log_error_verbosity = verbose
 log_connections = on
 log_disconnections = on"
-export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres PGDATABASE=postgres
+export PGDATABASE=postgres
 KEYS="${DIR}/keys.txt"
 
-echo "exercising every function (cluster on port ${PORT})"
+echo "exercising every function"
 "${PY}" - "${KEYS}" <<'PYTHON'
 import sys
 
@@ -273,9 +261,8 @@ for state in ("22023", "28000", "42501", "55000", "P0002", "PGRST"):
 PYTHON
 
 echo "running the pg_regress suite against the same cluster"
-PG_REGRESS="$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress"
-as_pg mkdir -p "${DIR}/regress"
-if as_pg "${PG_REGRESS}" --host="${PGHOST}" --port="${PORT}" --user=postgres --bindir="${PG_BIN}" \
+mkdir -p "${DIR}/regress"
+if "${PG_REGRESS}" --host="${PGHOST}" --port="${PGPORT}" --user=postgres --bindir="${CLIENT_BIN}" \
         --inputdir="${ROOT}/tests/pg_regress" --outputdir="${DIR}/regress" \
         --schedule="${ROOT}/tests/pg_regress/schedule" --dbname=api_keys_regress \
         >"${DIR}/regress/pg_regress.out" 2>&1; then
