@@ -5,11 +5,13 @@
 --   by another role (CREATE SCHEMA api_keys before CREATE EXTENSION) is
 --   refused until an administrator fixes it.
 -- * A new role, api_keys_worker, which the background workers run as.
--- * The functions apikey_create, apikey_update and apikey_list now name the
---   C symbols that carry their SQL names (0.2.0's carried a version
---   suffix); signatures, defaults and privileges are unchanged (CREATE OR
---   REPLACE keeps the grants). apikey_revoke is no longer STRICT: a NULL
---   key_id is a 22023, as in every other function that takes one.
+-- * apikey_create and apikey_update gain a quota, apikey_list shows it; the
+--   three are re-created naming the C symbols that carry their SQL names
+--   (0.2.0's carried a version suffix). apikey_revoke is no longer STRICT:
+--   a NULL key_id is a 22023, as in every other function that takes one.
+-- * Owner limits and quotas: api_keys.owner_limits and the functions to set
+--   and read them.
+-- * PostgREST: answers the client receives, routes of required scopes.
 -- * apikey_verify and apikey_authenticate are no longer SECURITY DEFINER.
 -- * apikey_usage is implemented in the library (it refuses to run in a
 --   key-authenticated transaction).
@@ -123,7 +125,12 @@ AS 'MODULE_PATHNAME', 'apikey_usage_wrapper';
 REVOKE ALL ON FUNCTION api_keys.apikey_usage(text, date, date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api_keys.apikey_usage(text, date, date) TO api_keys_admin;
 
-CREATE OR REPLACE FUNCTION "apikey_create"(
+-- apikey_create and apikey_update gain a quota; apikey_list shows it. They
+-- are re-created (with the C symbols of their own names) and re-granted.
+DROP FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval);
+DROP FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text, integer, interval);
+DROP FUNCTION api_keys.apikey_list(text, text, text);
+CREATE  FUNCTION "apikey_create"(
 	"owner" TEXT, /* Option < & str > */
 	"name" TEXT, /* Option < & str > */
 	"scopes" TEXT[] DEFAULT '{}', /* :: std :: option :: Option < Vec < Option < String > > > */
@@ -134,7 +141,9 @@ CREATE OR REPLACE FUNCTION "apikey_create"(
 	"rotation_interval" interval DEFAULT NULL, /* Option < Interval > */
 	"webhook_url" TEXT DEFAULT NULL, /* Option < & str > */
 	"rate_limit" INT DEFAULT NULL, /* Option < i32 > */
-	"rate_window" interval DEFAULT NULL /* Option < Interval > */
+	"rate_window" interval DEFAULT NULL, /* Option < Interval > */
+	"quota" bigint DEFAULT NULL, /* Option < i64 > */
+	"quota_period" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS TABLE (
 	"id" uuid,  /* Uuid */
 	"key" TEXT,  /* String */
@@ -147,7 +156,7 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_create_wrapper';
 
-CREATE OR REPLACE FUNCTION "apikey_update"(
+CREATE  FUNCTION "apikey_update"(
 	"key_id" uuid, /* Option < Uuid > */
 	"name" TEXT DEFAULT NULL, /* Option < & str > */
 	"scopes" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
@@ -157,14 +166,16 @@ CREATE OR REPLACE FUNCTION "apikey_update"(
 	"rotation_interval" interval DEFAULT NULL, /* Option < Interval > */
 	"webhook_url" TEXT DEFAULT NULL, /* Option < & str > */
 	"rate_limit" INT DEFAULT NULL, /* Option < i32 > */
-	"rate_window" interval DEFAULT NULL /* Option < Interval > */
+	"rate_window" interval DEFAULT NULL, /* Option < Interval > */
+	"quota" bigint DEFAULT NULL, /* Option < i64 > */
+	"quota_period" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS bool /* Result < bool, ErrorReport > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_update_wrapper';
 
-CREATE OR REPLACE FUNCTION "apikey_list"(
+CREATE  FUNCTION "apikey_list"(
 	"owner" TEXT, /* Option < & str > */
 	"status" TEXT DEFAULT 'active', /* Option < & str > */
 	"search" TEXT DEFAULT NULL /* Option < & str > */
@@ -187,11 +198,226 @@ CREATE OR REPLACE FUNCTION "apikey_list"(
 	"next_rotation_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
 	"webhook_url" TEXT,  /* Option < String > */
 	"rate_limit" INT,  /* Option < i32 > */
-	"rate_window" interval  /* Option < Interval > */
+	"rate_window" interval,  /* Option < Interval > */
+	"quota" bigint,  /* Option < i64 > */
+	"quota_period" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'apikey_list_wrapper';
 
+REVOKE ALL ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text, integer, interval, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_list(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_create(text, text, text[], timestamptz, text[], text, jsonb, interval, text, integer, interval, bigint, text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_update(uuid, text, text[], text[], timestamptz, jsonb, interval, text, integer, interval, bigint, text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_list(text, text, text) TO api_keys_admin;
+
 ALTER FUNCTION api_keys.apikey_revoke(uuid) CALLED ON NULL INPUT;
+
+-- PostgREST (issue 17, part 1): refusals the client receives (SQLSTATE
+-- PGRST with the status and headers in DETAIL, replacing PT401 and PT429),
+-- the RateLimit fields, and the route table of required scopes. The same
+-- SQL as sql/install/postgrest.sql and grants.sql; postgrest_authenticate()
+-- keeps its signature and symbol.
+
+CREATE FUNCTION "postgrest_check"(
+	"required_scope" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"status" INT,  /* i32 */
+	"code" TEXT,  /* String */
+	"message" TEXT,  /* String */
+	"detail" TEXT  /* String */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_check_wrapper';
+
+CREATE FUNCTION "postgrest_required_scope"(
+	"method" TEXT DEFAULT current_setting('request.method', true), /* Option < & str > */
+	"path" TEXT DEFAULT current_setting('request.path', true) /* Option < & str > */
+) RETURNS TEXT /* Result < Option < String > , ErrorReport > */
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_required_scope_wrapper';
+
+CREATE FUNCTION "postgrest_route_check"(
+	"method" TEXT, /* Option < & str > */
+	"path" TEXT, /* Option < & str > */
+	"required_scope" TEXT /* Option < & str > */
+) RETURNS VOID /* Result < (), ErrorReport > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'postgrest_route_check_wrapper';
+
+-- Which scope a request needs, by method and path pattern (see
+-- docs/postgrest.md#routes). Managed by api_keys_admin; read by the hook.
+CREATE TABLE api_keys.postgrest_routes (
+    method         text NOT NULL DEFAULT '*',   -- GET, HEAD, POST, PUT, PATCH, DELETE or *
+    path           text NOT NULL,               -- /documents, /rpc/*, /report_*, /**, /
+    required_scope text,                        -- NULL: any valid key
+    PRIMARY KEY (method, path)
+);
+COMMENT ON TABLE api_keys.postgrest_routes IS
+    'The scope each PostgREST route needs: method, path pattern, scope. Read by postgrest_pre_request().';
+
+-- pg_dump keeps the routes: they are configuration.
+SELECT pg_catalog.pg_extension_config_dump('api_keys.postgrest_routes', '');
+
+-- Every row is checked (22023 naming the bad value); the method is
+-- upper-cased.
+CREATE FUNCTION api_keys.postgrest_routes_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.method := pg_catalog.upper(NEW.method);
+    PERFORM api_keys.postgrest_route_check(NEW.method, NEW.path, NEW.required_scope);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER postgrest_routes_check BEFORE INSERT OR UPDATE ON api_keys.postgrest_routes
+    FOR EACH ROW EXECUTE FUNCTION api_keys.postgrest_routes_check();
+
+-- For hooks of your own: authenticate the request requiring required_scope
+-- (NULL: any valid key), and refuse it as PostgREST expects.
+CREATE FUNCTION api_keys.postgrest_pre_request(required_scope text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    refusal record;
+BEGIN
+    SELECT * INTO refusal FROM api_keys.postgrest_check(required_scope);
+    IF FOUND THEN
+        RAISE SQLSTATE 'PGRST' USING MESSAGE = refusal.message, DETAIL = refusal.detail;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION api_keys.postgrest_pre_request(text) IS
+    'Authenticates the PostgREST request requiring the given scope; refuses it with SQLSTATE PGRST (401, 403 or 429).';
+
+-- PostgREST's db-pre-request hook: the scope comes from the route table.
+CREATE OR REPLACE FUNCTION api_keys.postgrest_pre_request() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM api_keys.postgrest_pre_request(api_keys.postgrest_required_scope());
+END
+$$;
+COMMENT ON FUNCTION api_keys.postgrest_pre_request() IS
+    'PostgREST db-pre-request: authenticates the x-api-key (or Authorization: Bearer) header with the scope of api_keys.postgrest_routes; refuses with SQLSTATE PGRST.';
+
+-- PostgREST routes: administrators manage them; the hook reads them as the
+-- extension's owner (postgrest_required_scope is SECURITY DEFINER).
+REVOKE ALL ON TABLE api_keys.postgrest_routes FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys.postgrest_routes TO api_keys_admin;
+REVOKE ALL ON FUNCTION api_keys.postgrest_routes_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.postgrest_route_check(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.postgrest_route_check(text, text, text) TO api_keys_admin;
+
+-- Owner limits and quotas (issue 17, parts 2 and 3): a quota per key, the
+-- limits an owner's keys share, and the functions to set and read them.
+ALTER TABLE api_keys.keys
+    ADD COLUMN quota bigint,
+    ADD COLUMN quota_period text,
+    ADD CONSTRAINT keys_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    ADD CONSTRAINT keys_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month'));
+
+CREATE TABLE api_keys.owner_limits (
+    owner        text        PRIMARY KEY CHECK (owner <> ''),
+    id           uuid        NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid(),
+    rate_limit   integer,
+    rate_window  interval,
+    quota        bigint,
+    quota_period text,
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT owner_limits_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
+    CONSTRAINT owner_limits_rate_limit_positive
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day'),
+    CONSTRAINT owner_limits_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    CONSTRAINT owner_limits_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month')),
+    CONSTRAINT owner_limits_something CHECK (rate_limit IS NOT NULL OR quota IS NOT NULL)
+);
+COMMENT ON TABLE api_keys.owner_limits IS
+    'Rate limits and quotas shared by all keys of an owner (api_keys.apikey_set_owner_limits).';
+SELECT pg_catalog.pg_extension_config_dump('api_keys.owner_limits', '');
+REVOKE ALL ON TABLE api_keys.owner_limits FROM PUBLIC;
+GRANT SELECT ON TABLE api_keys.owner_limits TO api_keys_admin;
+
+CREATE  FUNCTION "apikey_set_owner_limits"(
+	"owner" TEXT, /* Option < & str > */
+	"rate_limit" INT DEFAULT NULL, /* Option < i32 > */
+	"rate_window" interval DEFAULT NULL, /* Option < Interval > */
+	"quota" bigint DEFAULT NULL, /* Option < i64 > */
+	"quota_period" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"owner" TEXT,  /* String */
+	"rate_limit" INT,  /* Option < i32 > */
+	"rate_window" interval,  /* Option < Interval > */
+	"quota" bigint,  /* Option < i64 > */
+	"quota_period" TEXT  /* Option < String > */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apikey_set_owner_limits_wrapper';
+
+CREATE  FUNCTION "apikey_owner_limits"(
+	"owner" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"owner" TEXT,  /* String */
+	"rate_limit" INT,  /* Option < i32 > */
+	"rate_window" interval,  /* Option < Interval > */
+	"quota" bigint,  /* Option < i64 > */
+	"quota_period" TEXT,  /* Option < String > */
+	"updated_at" timestamp with time zone  /* TimestampWithTimeZone */
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apikey_owner_limits_wrapper';
+
+CREATE  FUNCTION "apikey_quotas"(
+	"owner" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"owner" TEXT,  /* String */
+	"key_id" uuid,  /* Option < Uuid > */
+	"name" TEXT,  /* Option < String > */
+	"quota" bigint,  /* i64 */
+	"quota_period" TEXT,  /* String */
+	"used" bigint,  /* i64 */
+	"remaining" bigint,  /* i64 */
+	"resets_at" timestamp with time zone  /* TimestampWithTimeZone */
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apikey_quotas_wrapper';
+
+CREATE  FUNCTION "apikey_owner_usage"(
+	"owner" TEXT, /* Option < & str > */
+	"since" date DEFAULT NULL, /* Option < Date > */
+	"until" date DEFAULT NULL /* Option < Date > */
+) RETURNS TABLE (
+	"day" date,  /* Date */
+	"code" TEXT,  /* String */
+	"count" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apikey_owner_usage_wrapper';
+
+REVOKE ALL ON FUNCTION api_keys.apikey_set_owner_limits(text, integer, interval, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_owner_limits(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_quotas(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api_keys.apikey_owner_usage(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_set_owner_limits(text, integer, interval, bigint, text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_owner_limits(text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_quotas(text) TO api_keys_admin;
+GRANT EXECUTE ON FUNCTION api_keys.apikey_owner_usage(text, date, date) TO api_keys_admin;

@@ -34,9 +34,9 @@ pub enum Error {
     },
     /// P0002: rotating an unknown key.
     UnknownKey { key_id: pgrx::Uuid },
-    /// 55000: a rate-limited key, but the library is not preloaded, so
-    /// there are no counters.
-    RateLimitsUnavailable,
+    /// 55000: a rate limit or quota (named), but the library is not
+    /// preloaded, so there are no counters.
+    NeedsPreload(&'static str),
     /// 55000: an older schema's function called into a newer library.
     SchemaOutdated,
     /// 25006: key management in a read-only transaction or on a standby.
@@ -71,7 +71,7 @@ impl Error {
             Error::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
             Error::NotAuthenticated { .. } => ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             Error::ManagementFromKey => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            Error::NotRotatable { .. } | Error::RateLimitsUnavailable | Error::SchemaOutdated => {
+            Error::NotRotatable { .. } | Error::NeedsPreload(_) | Error::SchemaOutdated => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             Error::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
@@ -120,9 +120,9 @@ impl From<Error> for ErrorReport {
                 report(format!("API key {key_id} cannot be rotated: {reason}"))
             }
             Error::UnknownKey { key_id } => report(format!("API key {key_id} does not exist")),
-            Error::RateLimitsUnavailable => report(
-                "rate limits need the api_keys library in shared_preload_libraries".into(),
-            )
+            Error::NeedsPreload(what) => report(format!(
+                "{what} need the api_keys library in shared_preload_libraries"
+            ))
             .set_hint(
                 "Add api_keys to shared_preload_libraries in postgresql.conf and restart the server.",
             ),

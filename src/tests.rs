@@ -214,6 +214,70 @@ fn fallback_last_used_update_ignores_the_callers_search_path() {
 }
 
 #[pg_test]
+fn postgrest_check_answers_a_refusal_as_postgrest_reads_it() {
+    Spi::run("SELECT set_config('request.headers', '{}', true)").unwrap();
+    let row = Spi::get_three::<i32, String, String>(
+        "SELECT status, code, detail FROM api_keys.postgrest_check(NULL)",
+    )
+    .unwrap();
+    assert_eq!(row.0, Some(401));
+    assert_eq!(row.1.as_deref(), Some("missing"));
+    assert_eq!(
+        row.2.as_deref(),
+        Some(r#"{"headers":{"WWW-Authenticate":"Bearer realm=\"api\""},"status":401}"#)
+    );
+    let (_, key) = create("tenant", "{read:documents}");
+    Spi::run_with_args(
+        "SELECT set_config('request.headers', json_build_object('x-api-key', $1::text)::text, true)",
+        &[key.as_str().into()],
+    )
+    .unwrap();
+    let accepted = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.postgrest_check('read:documents')").unwrap();
+    assert_eq!(accepted, Some(0), "no row when the key is accepted");
+    let refused = Spi::get_one::<String>("SELECT code FROM api_keys.postgrest_check('write:documents')").unwrap();
+    assert_eq!(refused.as_deref(), Some("insufficient_scope"));
+}
+
+#[pg_test]
+fn postgrest_routes_pick_the_most_specific_scope() {
+    Spi::run(
+        "INSERT INTO api_keys.postgrest_routes VALUES ('*', '/**', 'api'), ('get', '/documents', 'read:documents')",
+    )
+    .unwrap();
+    let scope = |m: &str, p: &str| {
+        Spi::get_one_with_args::<String>("SELECT api_keys.postgrest_required_scope($1, $2)", &[m.into(), p.into()])
+            .unwrap()
+    };
+    assert_eq!(scope("HEAD", "/doc%75ments").as_deref(), Some("read:documents"));
+    assert_eq!(scope("POST", "/documents").as_deref(), Some("api:*"));
+    assert_eq!(scope("GET", "/"), None);
+}
+
+#[pg_test(error = "path pattern \"documents\" must start with / (for example /documents or /rpc/*)")]
+fn postgrest_route_rows_are_checked() {
+    Spi::run("INSERT INTO api_keys.postgrest_routes VALUES ('GET', 'documents', 'read:documents')").unwrap();
+}
+
+#[pg_test(error = "quotas need the api_keys library in shared_preload_libraries")]
+fn quota_needs_the_preloaded_library() {
+    // The pg_test server does not preload the library.
+    Spi::run("SELECT * FROM api_keys.apikey_create('tenant', 'metered', quota => 1000)").unwrap();
+}
+
+#[pg_test]
+fn owner_limits_without_rate_or_quota_remove_the_row() {
+    // Setting only a period or a window, with nothing to apply it to, keeps
+    // no row; the functions answer without the preloaded library.
+    let rows = Spi::get_one::<i64>(
+        "SELECT count(*) FROM api_keys.apikey_set_owner_limits('nobody', quota_period => 'day')",
+    )
+    .unwrap();
+    assert_eq!(rows, Some(0));
+    let listed = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.apikey_owner_limits()").unwrap();
+    assert_eq!(listed, Some(0));
+}
+
+#[pg_test]
 fn scopes_and_networks_are_read_wherever_the_array_lies() {
     // A short array is stored with a 1-byte header, a long one compressed;
     // a NULL element (only a direct UPDATE can store one) is skipped.

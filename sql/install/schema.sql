@@ -119,6 +119,8 @@ CREATE TABLE api_keys.keys (
     webhook_url        text,                        -- where a worker delivers this key's events
     rate_limit         integer,                     -- requests per rate_window; NULL: unlimited
     rate_window        interval,
+    quota              bigint,                      -- valid verifications per quota_period; NULL: none
+    quota_period       text,                        -- 'day' or 'month' (UTC)
     CONSTRAINT keys_digest_length CHECK (pg_catalog.octet_length(digest) = 32),
     CONSTRAINT keys_rotation_complete
         CHECK ((replaced_by_key_id IS NULL) = (grace_expires_at IS NULL)),
@@ -126,7 +128,9 @@ CREATE TABLE api_keys.keys (
     CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://'),
     CONSTRAINT keys_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
     CONSTRAINT keys_rate_limit_positive
-        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day')
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day'),
+    CONSTRAINT keys_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    CONSTRAINT keys_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month'))
 );
 CREATE UNIQUE INDEX keys_digest_idx ON api_keys.keys (digest);
 CREATE INDEX keys_owner_idx ON api_keys.keys (owner, created_at);
@@ -199,3 +203,25 @@ CREATE TYPE api_keys.verification AS (
     remaining   integer,        -- rate-limited keys: requests left in the window
     retry_after integer         -- rate_limited: seconds until a retry can succeed
 );
+
+-- Limits shared by all of an owner's keys, checked with each key's own: a
+-- rate limit and a quota of valid verifications per day or month. `id`
+-- names the owner's counters in shared memory. Configuration: dumped.
+CREATE TABLE api_keys.owner_limits (
+    owner        text        PRIMARY KEY CHECK (owner <> ''),
+    id           uuid        NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid(),
+    rate_limit   integer,
+    rate_window  interval,
+    quota        bigint,
+    quota_period text,
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT owner_limits_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
+    CONSTRAINT owner_limits_rate_limit_positive
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day'),
+    CONSTRAINT owner_limits_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    CONSTRAINT owner_limits_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month')),
+    CONSTRAINT owner_limits_something CHECK (rate_limit IS NOT NULL OR quota IS NOT NULL)
+);
+COMMENT ON TABLE api_keys.owner_limits IS
+    'Rate limits and quotas shared by all keys of an owner (api_keys.apikey_set_owner_limits).';
+SELECT pg_catalog.pg_extension_config_dump('api_keys.owner_limits', '');

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use api_keys_core::quota::Period;
 use api_keys_core::scope::{self, Scope};
 use api_keys_core::{cidr, interval, key, lifecycle};
 use pgrx::callconv::{Arg, ArgAbi};
@@ -13,7 +14,7 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::error::{warn, Error, Result};
-use crate::runtime::{ratelimit, xact};
+use crate::runtime::{quota, ratelimit, xact};
 
 /// Longest owner or name accepted, in bytes.
 const MAX_TEXT_LEN: usize = 1024;
@@ -181,14 +182,46 @@ pub fn rate_limit(
     }
     match limit {
         Some(n) if n < 0 => Err(Error::invalid(format!("rate_limit {n} is negative"))),
+        Some(n) if n > MAX_RATE_LIMIT => Err(Error::invalid(format!(
+            "rate_limit {n} is more than {MAX_RATE_LIMIT} per window"
+        ))),
         Some(0) => Ok((None, None)),
         Some(n) => {
             if !ratelimit::available() {
-                return Err(Error::RateLimitsUnavailable);
+                return Err(Error::NeedsPreload("rate limits"));
             }
             Ok((Some(n), window))
         }
         None => Ok((None, window)),
+    }
+}
+
+/// The most requests a rate limit may allow per window.
+const MAX_RATE_LIMIT: i32 = 1_000_000_000;
+
+/// The most verifications a quota may allow per period.
+const MAX_QUOTA: i64 = 1_000_000_000_000_000;
+
+/// A quota: `quota` valid verifications per `period` (`day` or `month`,
+/// UTC; the period as given: creation defaults it to `month`, an update
+/// keeps the key's). `quota` 0 (in an update) removes the quota.
+pub fn quota(quota: Option<i64>, period: Option<&str>) -> Result<(Option<i64>, Option<Period>)> {
+    let period = period
+        .map(|p| Period::parse(p).map_err(|e| Error::invalid(e.to_string())))
+        .transpose()?;
+    match quota {
+        Some(n) if n < 0 => Err(Error::invalid(format!("quota {n} is negative"))),
+        Some(n) if n > MAX_QUOTA => Err(Error::invalid(format!(
+            "quota {n} is more than {MAX_QUOTA} per period"
+        ))),
+        Some(0) => Ok((None, None)),
+        Some(n) => {
+            if !quota::available() {
+                return Err(Error::NeedsPreload("quotas"));
+            }
+            Ok((Some(n), period))
+        }
+        None => Ok((None, period)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `apikey_create`: issue a key. The only time the full key is returned.
 
+use api_keys_core::quota::Period;
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -14,7 +15,7 @@ use crate::runtime::{catalog, direct_insert};
 use crate::upgrade::Arity;
 
 /// The columns a new key gives, in the order of `sql/queries/insert_key.sql`.
-const KEY_COLUMNS: [&std::ffi::CStr; 13] = [
+const KEY_COLUMNS: [&std::ffi::CStr; 15] = [
     c"digest",
     c"prefix",
     c"owner",
@@ -28,6 +29,8 @@ const KEY_COLUMNS: [&std::ffi::CStr; 13] = [
     c"webhook_url",
     c"rate_limit",
     c"rate_window",
+    c"quota",
+    c"quota_period",
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -35,7 +38,7 @@ const KEY_COLUMNS: [&std::ffi::CStr; 13] = [
 #[search_path(pg_catalog, pg_temp)]
 fn apikey_create(
     // Refuses the call of 0.1.0's definition (7 arguments): see upgrade.rs.
-    _arity: Arity<11>,
+    _arity: Arity<13>,
     owner: Option<&str>,
     name: Option<&str>,
     scopes: default!(Option<Vec<Option<String>>>, "'{}'"),
@@ -47,6 +50,8 @@ fn apikey_create(
     webhook_url: default!(Option<&str>, "NULL"),
     rate_limit: default!(Option<i32>, "NULL"),
     rate_window: default!(Option<Interval>, "NULL"),
+    quota: default!(Option<i64>, "NULL"),
+    quota_period: default!(Option<&str>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -72,6 +77,8 @@ fn apikey_create(
     let webhook_url = args::webhook_url(webhook_url)?;
     let (rate_limit, rate_window) = args::rate_limit(rate_limit, rate_window)?;
     let rate_window = rate_limit.map(|_| rate_window.unwrap_or_else(args::default_rate_window));
+    let (quota, quota_period) = args::quota(quota, quota_period)?;
+    let quota_period = quota.map(|_| quota_period.unwrap_or(Period::Month).as_str());
     let new = new_key(environment)?;
     let changes = serde_json::json!({
         "name": name,
@@ -84,9 +91,11 @@ fn apikey_create(
         "webhook_url": webhook_url,
         "rate_limit": rate_limit,
         "rate_window": shown(&rate_window),
+        "quota": quota,
+        "quota_period": quota_period,
     });
 
-    let values: [DatumWithOid; 13] = [
+    let values: [DatumWithOid; 15] = [
         (&new.digest[..]).into(),
         new.prefix.as_str().into(),
         owner.into(),
@@ -100,6 +109,8 @@ fn apikey_create(
         webhook_url.into(),
         rate_limit.into(),
         rate_window.into(),
+        quota.into(),
+        quota_period.into(),
     ];
     // Both rows without a statement when the tables allow it (see
     // direct_insert.rs); either falls back to its statement.

@@ -40,6 +40,8 @@ fn apikey_list(
             name!(webhook_url, Option<String>),
             name!(rate_limit, Option<i32>),
             name!(rate_window, Option<Interval>),
+            name!(quota, Option<i64>),
+            name!(quota_period, Option<String>),
         ),
     >,
     ErrorReport,
@@ -78,6 +80,8 @@ fn apikey_list(
                 r.get::<String>(17)?,
                 r.get::<i32>(18)?,
                 r.get::<Interval>(19)?,
+                r.get::<i64>(20)?,
+                r.get::<String>(21)?,
             ));
         }
         Ok::<_, Error>(rows)

@@ -11,7 +11,9 @@
 //! - [`postgrest`] — the PostgREST pre-request hook's body;
 //! - [`lifecycle`] — keys due for rotation or expiring, announcements,
 //!   history;
-//! - [`usage`] — `apikey_usage`.
+//! - [`usage`] — `apikey_usage`;
+//! - [`owner_limits`] — limits an owner's keys share, quotas' use, an
+//!   owner's usage.
 
 // pgrx raises the `ErrorReport` a `#[pg_extern]` returns; that is the way
 // to give an error its SQLSTATE, so its size is not worth boxing. And pgrx
@@ -23,6 +25,7 @@ pub mod context;
 pub mod create;
 pub mod lifecycle;
 pub mod list;
+pub mod owner_limits;
 pub mod postgrest;
 pub mod revoke;
 pub mod rotate;

@@ -26,6 +26,11 @@ pub struct Members {
     pub usage: Option<pg_sys::Oid>,
     /// `api_keys.events` (0.2.0 and later).
     pub events: Option<pg_sys::Oid>,
+    /// `api_keys.owner_limits` and its primary key (0.3.0 and later).
+    pub owner_limits: Option<pg_sys::Oid>,
+    pub owner_limits_pkey: Option<pg_sys::Oid>,
+    /// `api_keys.postgrest_routes` (0.3.0 and later).
+    pub postgrest_routes: Option<pg_sys::Oid>,
     /// The role that owns the extension (and its tables).
     pub owner: pg_sys::Oid,
 }
@@ -52,6 +57,8 @@ unsafe extern "C-unwind" fn forget(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
                 || relid == m.keys
                 || relid == m.keys_digest_idx
                 || Some(relid) == m.usage
+                || Some(relid) == m.owner_limits
+                || Some(relid) == m.postgrest_routes
         });
         if ours {
             *m = None;
@@ -110,8 +117,49 @@ pub fn members() -> Result<Members> {
         verification: find("type", "verification").ok_or_else(|| missing("type verification"))?,
         usage: find("table", "usage"),
         events: find("table", "events"),
+        owner_limits: find("table", "owner_limits"),
+        owner_limits_pkey: find("index", "owner_limits_pkey"),
+        postgrest_routes: find("table", "postgrest_routes"),
         owner: find("owner", "").ok_or_else(|| missing("owner"))?,
     };
     MEMBERS.with(|m| *m.borrow_mut() = Some(members));
     Ok(members)
+}
+
+/// Make every backend forget what it cached of `api_keys.owner_limits`,
+/// when the current transaction commits.
+pub fn invalidate_owner_limits() -> Result<()> {
+    if let Some(table) = members()?.owner_limits {
+        // SAFETY: queues a relcache invalidation of our own table, sent to
+        // every backend at commit (and dropped at abort).
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(table) };
+    }
+    Ok(())
+}
+
+/// Refuse to go on when the names the extension's SQL statements use
+/// (`api_keys.keys`, `api_keys.usage`, `api_keys.postgrest_routes`) are
+/// not the extension's own tables:
+/// statements name their tables, and only a superuser could have renamed or
+/// replaced them, but code that runs with more privilege than its caller
+/// checks anyway.
+pub fn check_names() -> Result<()> {
+    let m = members()?;
+    // SAFETY: catalog lookups by static names; missing objects come back
+    // as InvalidOid.
+    let (keys, usage, routes) = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"api_keys".as_ptr(), true);
+        (
+            pg_sys::get_relname_relid(c"keys".as_ptr(), nsp),
+            pg_sys::get_relname_relid(c"usage".as_ptr(), nsp),
+            pg_sys::get_relname_relid(c"postgrest_routes".as_ptr(), nsp),
+        )
+    };
+    let found = |oid: pg_sys::Oid| (oid != pg_sys::InvalidOid).then_some(oid);
+    if keys != m.keys || found(usage) != m.usage || found(routes) != m.postgrest_routes {
+        return Err(Error::Internal(
+            "a table the extension's statements name is not the extension's own".into(),
+        ));
+    }
+    Ok(())
 }

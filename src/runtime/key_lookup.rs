@@ -23,14 +23,16 @@ use std::net::IpAddr;
 
 use api_keys_core::cidr;
 use api_keys_core::code::Code;
-use api_keys_core::ratelimit::Decision;
+use api_keys_core::quota::Period;
 use api_keys_core::scope::{self, Scope};
+use pgrx::datum::Interval;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{AllocatedByRust, PgMemoryContexts, PgTupleDesc};
 
 use crate::error::{Error, Result};
+use crate::runtime::limits::KeyLimits;
 use crate::runtime::{catalog, compat};
 
 /// Attribute numbers of the columns verification reads.
@@ -50,6 +52,8 @@ struct Columns {
     /// Absent in an older release's table.
     rate_limit: Option<i16>,
     rate_window: Option<i16>,
+    quota: Option<i16>,
+    quota_period: Option<i16>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +112,8 @@ fn key_table() -> Result<KeyTable> {
             last_used_at: col(c"last_used_at")?,
             rate_limit: attnum(relation, c"rate_limit"),
             rate_window: attnum(relation, c"rate_window"),
+            quota: attnum(relation, c"quota"),
+            quota_period: attnum(relation, c"quota_period"),
         },
     };
     KEY_TABLE.with(|t| t.set(Some((generation, table))));
@@ -117,7 +123,7 @@ fn key_table() -> Result<KeyTable> {
 /// Whether this database's key table has this library's columns (false
 /// while it still has an older release's schema).
 pub fn schema_is_current() -> Result<bool> {
-    Ok(key_table()?.columns.rate_limit.is_some())
+    Ok(key_table()?.columns.quota.is_some())
 }
 
 /// A key row found by [`find`], readable while the lookup lasts.
@@ -225,26 +231,43 @@ impl KeyRow {
         unsafe { text_array::with_elements(d, f) }
     }
 
-    /// The key's rate limit as (requests, window in milliseconds).
-    pub fn rate_limit(&self) -> Option<(i32, i64)> {
+    /// The key's own rate limit and quota.
+    pub fn limits(&self) -> KeyLimits {
         let c = self.table.columns;
-        let limit = self.get::<i32>(c.rate_limit?)?;
-        let window = self.datum(c.rate_window?)?;
-        // SAFETY: rate_window is an interval column: its datum points to an
-        // Interval in the pinned buffer, read here and not kept.
-        let iv = unsafe { &*(window.cast_mut_ptr::<pg_sys::Interval>()) };
-        let micros = api_keys_core::interval::total_micros(iv.month, iv.day, iv.time);
-        Some((limit, (micros / 1000) as i64))
+        let rate = c.rate_limit.zip(c.rate_window).and_then(|(limit, window)| {
+            let limit = self.get::<i32>(limit)?;
+            let window = self.datum(window)?;
+            // SAFETY: rate_window is an interval column: its datum points to
+            // an Interval in the pinned buffer, read here and not kept.
+            let iv = unsafe { &*(window.cast_mut_ptr::<pg_sys::Interval>()) };
+            let micros = api_keys_core::interval::total_micros(iv.month, iv.day, iv.time);
+            Some((limit.max(0) as u32, (micros / 1000) as i64))
+        });
+        let quota = c.quota.zip(c.quota_period).and_then(|(quota, period)| {
+            let quota = self.get::<i64>(quota)?;
+            let period = self.with_text(period, |p| Period::parse(p).ok())??;
+            Some((quota.max(0) as u64, period))
+        });
+        KeyLimits { rate, quota }
+    }
+
+    /// `f` over a text column's value, read where it lies.
+    fn with_text<R>(&self, attnum: i16, f: impl FnOnce(&str) -> R) -> Option<R> {
+        let d = self.datum(attnum)?;
+        // SAFETY: a text column; the &str borrowed from it lives only for
+        // this call, while the buffer is pinned.
+        let text = unsafe { <&str as FromDatum>::from_datum(d, false) }?;
+        Some(f(text))
     }
 
     /// The `api_keys.verification` row answering `code` for this key, with
-    /// the limiter's decision for a rate-limited key; with `in_full` its
-    /// name, scopes, environment, metadata and expiry too, else only its id
-    /// and owner. The values are copied out of the table's buffer.
+    /// the limits' `remaining` and `retry_after`; with `in_full` its name,
+    /// scopes, environment, metadata and expiry too, else only its id and
+    /// owner. The values are copied out of the table's buffer.
     pub fn answer(
         &self,
         code: Code,
-        limited: Option<Decision>,
+        limited: Limited,
         in_full: bool,
     ) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
         let c = self.table.columns;
@@ -264,7 +287,21 @@ impl KeyRow {
 
 /// The `api_keys.verification` row answering `code` when no key was found.
 pub fn answer_without_key(code: Code) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
-    form_answer(key_table()?.verification_type, code, [None; 7], None)
+    form_answer(
+        key_table()?.verification_type,
+        code,
+        [None; 7],
+        Limited::default(),
+    )
+}
+
+/// What the limits add to an answer row.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limited {
+    /// Requests left under the tightest limit.
+    pub remaining: Option<u64>,
+    /// For a refusal: seconds until a retry can succeed.
+    pub retry_after: Option<u32>,
 }
 
 /// The descriptor of the answer row type, copied once per backend and
@@ -298,15 +335,16 @@ fn answer_desc(verification_type: pg_sys::Oid) -> Result<pg_sys::TupleDesc> {
 
 /// Form the answer row (copying by-reference values) from the code, the
 /// key's `(id, owner, name, scopes, environment, metadata, expires_at)`
-/// and for a rate-limited key the limiter's decision.
+/// and what its limits decided.
 fn form_answer(
     verification_type: pg_sys::Oid,
     code: Code,
     found: [Option<pg_sys::Datum>; 7],
-    limited: Option<Decision>,
+    limited: Limited,
 ) -> Result<PgHeapTuple<'static, AllocatedByRust>> {
     let desc = answer_desc(verification_type)?;
     let [id, owner, name, scopes, environment, metadata, expires_at] = found;
+    let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
     let fields = [
         (code == Code::Valid).into_datum(),
         code.as_str().into_datum(),
@@ -317,12 +355,8 @@ fn form_answer(
         environment,
         metadata,
         expires_at,
-        limited.and_then(|d| (d.remaining as i32).into_datum()),
-        limited.and_then(|d| {
-            (!d.admitted)
-                .then_some(d.retry_after_secs as i32)
-                .into_datum()
-        }),
+        limited.remaining.map(clamp).into_datum(),
+        limited.retry_after.map(u64::from).map(clamp).into_datum(),
     ];
     // An older release's type has fewer fields (before ALTER EXTENSION UPDATE).
     // SAFETY: `desc` lives for the backend (see `answer_desc`); the fields
@@ -407,46 +441,85 @@ unsafe fn next_visible(
 /// (or None) to `f` while its row is readable.
 pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Result<R> {
     let table = key_table()?;
+    let values: Vec<pg_sys::Datum> = digests
+        .iter()
+        .map(|d| (&d[..]).into_datum().expect("a bytea"))
+        .collect();
+    let eq = pg_sys::Oid::from(pg_sys::F_BYTEAEQ);
+    // SAFETY: the relation and index are the extension's key table and its
+    // digest index, found by OID in this backend; a bytea compared with
+    // byteaeq.
+    Ok(unsafe {
+        probe(
+            table.relation,
+            table.digest_index,
+            Some(eq),
+            &values,
+            |slot| f(slot.map(|slot| KeyRow { slot, table }).as_ref()),
+        )
+    })
+}
+
+/// Probe `index` of `relation` for the first of `values` (compared with the
+/// index's first column by `eq`) that is stored, or with no `eq` for any
+/// row, and give the row's slot (or None) to `f` while its buffer is pinned
+/// and every attribute is deformed.
+///
+/// Visibility is what SPI would give a VOLATILE function: the command
+/// counter is advanced and a fresh transaction snapshot taken.
+///
+/// # Safety
+/// `relation` and `index` are a table and one of its indexes, looked up in
+/// this transaction; `values` are of the index column's type and `eq` its
+/// equality function. The slot must not be used after `f` returns.
+unsafe fn probe<R>(
+    relation: pg_sys::Oid,
+    index: pg_sys::Oid,
+    eq: Option<pg_sys::Oid>,
+    values: &[pg_sys::Datum],
+    f: impl FnOnce(Option<*mut pg_sys::TupleTableSlot>) -> R,
+) -> R {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-    // SAFETY: the relation and index OIDs were looked up in this backend and
-    // are forgotten at any relcache invalidation; everything opened here is
-    // closed before returning, in reverse order (the relations' locks kept
-    // to the end of the transaction), and the slot (which pins
-    // the buffer) outlives every use of the `KeyRow` handed to `f`. An
+    // SAFETY: everything opened here is closed before returning, in reverse
+    // order (the relations' locks kept to the end of the transaction), and
+    // the slot (which pins the buffer) outlives every use of it by `f`. An
     // ERROR raised inside unwinds through PostgreSQL's resource owners,
     // which release the locks, pins and snapshot.
     unsafe {
-        // What SPI does for a VOLATILE function: see this transaction's own
-        // earlier changes, then take a fresh snapshot.
         pg_sys::CommandCounterIncrement();
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
-        let heap = pg_sys::table_open(table.relation, lock);
-        let index = pg_sys::index_open(table.digest_index, lock);
+        let heap = pg_sys::table_open(relation, lock);
+        let index = pg_sys::index_open(index, lock);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
-        let scan = compat::index_beginscan(heap, index, snapshot, 1);
+        let nkeys = i32::from(eq.is_some());
+        let scan = compat::index_beginscan(heap, index, snapshot, nkeys);
         // The found row version; the slot points to it (and pins its page).
         let mut version: pg_sys::HeapTupleData = std::mem::zeroed();
-        let mut found = false;
-        for digest in digests {
-            let value = (&digest[..]).into_datum().expect("a bytea");
-            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-            pg_sys::ScanKeyInit(
-                &mut key,
-                1,
-                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-                pg_sys::Oid::from(pg_sys::F_BYTEAEQ),
-                value,
-            );
-            pg_sys::index_rescan(scan, &mut key, 1, std::ptr::null_mut(), 0);
-            if next_visible(heap, scan, slot, &mut version) {
-                found = true;
-                break;
+        let mut next = |scan, slot| next_visible(heap, scan, slot, &mut version);
+        let found = match eq {
+            None => {
+                pg_sys::index_rescan(scan, std::ptr::null_mut(), 0, std::ptr::null_mut(), 0);
+                next(scan, slot)
             }
-        }
+            Some(eq) => values.iter().any(|value| {
+                let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+                pg_sys::ScanKeyEntryInitialize(
+                    &mut key,
+                    0,
+                    1,
+                    pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                    pg_sys::InvalidOid,
+                    *(*index).rd_indcollation,
+                    eq,
+                    *value,
+                );
+                pg_sys::index_rescan(scan, &mut key, 1, std::ptr::null_mut(), 0);
+                next(scan, slot)
+            }),
+        };
         let result = if found {
-            let natts = (*(*heap).rd_att).natts;
-            pg_sys::slot_getsomeattrs(slot, natts);
-            f(Some(&KeyRow { slot, table }))
+            pg_sys::slot_getsomeattrs(slot, (*(*heap).rd_att).natts);
+            f(Some(slot))
         } else {
             f(None)
         };
@@ -458,7 +531,71 @@ pub fn find<R>(digests: &[[u8; 32]], f: impl FnOnce(Option<&KeyRow>) -> R) -> Re
         pg_sys::index_close(index, kept);
         pg_sys::table_close(heap, kept);
         pg_sys::UnregisterSnapshot(snapshot);
-        Ok(result)
+        result
+    }
+}
+
+/// A column of a found row, copied out.
+///
+/// # Safety
+/// `slot` is a deformed slot handed out by [`probe`], still readable.
+unsafe fn column<T: FromDatum>(slot: *mut pg_sys::TupleTableSlot, attnum: i16) -> Option<T> {
+    let i = (attnum - 1) as usize;
+    // SAFETY: as the caller promises; the value is copied by `from_datum`.
+    unsafe {
+        if *(*slot).tts_isnull.add(i) {
+            None
+        } else {
+            T::from_datum(*(*slot).tts_values.add(i), false)
+        }
+    }
+}
+
+/// One owner's row of `api_keys.owner_limits`: id, rate limit and window,
+/// quota and period.
+pub type OwnerLimitsRow = (
+    pgrx::Uuid,
+    Option<i32>,
+    Option<Interval>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// Whether any owner has limits, and a reader of one owner's row, through
+/// the table's primary key (found by OID like the key table).
+pub fn owner_limits(owner: &str) -> Result<(bool, Option<OwnerLimitsRow>)> {
+    let members = catalog::members()?;
+    let (Some(table), Some(index)) = (members.owner_limits, members.owner_limits_pkey) else {
+        return Ok((false, None));
+    };
+    let col = |name: &std::ffi::CStr| attnum(table, name).ok_or_else(missing);
+    let (id, rate, window, quota, period) = (
+        col(c"id")?,
+        col(c"rate_limit")?,
+        col(c"rate_window")?,
+        col(c"quota")?,
+        col(c"quota_period")?,
+    );
+    // SAFETY: the extension's own table and its primary key (on owner, a
+    // text compared with texteq under the index's collation).
+    unsafe {
+        if !probe(table, index, None, &[], |slot| slot.is_some()) {
+            return Ok((false, None));
+        }
+        let value = owner.into_datum().expect("a text");
+        let eq = pg_sys::Oid::from(pg_sys::F_TEXTEQ);
+        let row = probe(table, index, Some(eq), &[value], |slot| {
+            slot.map(|slot| {
+                (
+                    column::<pgrx::Uuid>(slot, id).expect("id is NOT NULL"),
+                    column::<i32>(slot, rate),
+                    column::<Interval>(slot, window),
+                    column::<i64>(slot, quota),
+                    column::<String>(slot, period),
+                )
+            })
+        });
+        Ok((true, row))
     }
 }
 

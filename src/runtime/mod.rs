@@ -14,8 +14,10 @@
 //! - [`xact`] — the transaction and server state (standby, read-only, ...);
 //! - [`catalog`] — the extension's own tables and types, by OID;
 //! - [`compat`] — the calls that differ between PostgreSQL versions;
-//! - [`shmem`], [`ratelimit`], [`usage`] — counters and times in shared
-//!   memory;
+//! - [`shmem`], [`ratelimit`], [`usage`], [`quota`] — counters and times
+//!   in shared memory; [`persist`] — kept across a clean restart;
+//! - [`limits`] — a request's rate limits and quotas, key's and owner's;
+//! - [`owner_limits`] — the limits an owner's keys share, cached;
 //! - [`workers`] — the background workers that store usage and last-used
 //!   times.
 
@@ -25,8 +27,12 @@ pub mod context;
 pub mod direct_insert;
 pub mod events;
 pub mod key_lookup;
+pub mod limits;
+pub mod owner_limits;
 pub mod pepper;
+pub mod persist;
 pub mod privilege;
+pub mod quota;
 pub mod ratelimit;
 pub mod shmem;
 pub mod storage;

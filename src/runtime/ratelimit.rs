@@ -105,6 +105,7 @@ const FULL: Decision = Decision {
     admitted: false,
     remaining: 0,
     retry_after_secs: 1,
+    reset_secs: 1,
 };
 
 /// Count one request of `key` in database `db` against `limit` per
@@ -168,6 +169,17 @@ fn place<'t>(
         }
     }
     t.get(&(db, *key))
+}
+
+/// Take back a request [`admit`] admitted for `key` in database `db` just
+/// now (another limit refused it).
+pub fn refund(db: u32, key: &[u8; 16], window_ms: i64) {
+    let now = xact::clock() / 1000;
+    SLOTS.locked(|t| {
+        if let Some(slot) = t.get(&(db, *key)) {
+            slot.window.refund(now, window_ms);
+        }
+    });
 }
 
 /// Forget `key`'s windows in database `db` (it was revoked).

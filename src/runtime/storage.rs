@@ -35,11 +35,20 @@ pub enum Stmt {
     UsageOfOwner,
     FlushUsage,
     FlushLastUsed,
-    WorkerTarget,
+    ExtensionVersion,
     ExtensionMembers,
+    PostgrestRoutes,
+    LockOwnerLimits,
+    UpsertOwnerLimits,
+    DeleteOwnerLimits,
+    ListOwnerLimits,
+    ValidUsesOfKey,
+    ValidUsesOfOwner,
+    KeysWithQuotas,
+    UsageOfOwnerByDay,
 }
 
-const STMT_COUNT: usize = Stmt::ExtensionMembers as usize + 1;
+const STMT_COUNT: usize = Stmt::UsageOfOwnerByDay as usize + 1;
 
 macro_rules! query {
     ($file:literal) => {
@@ -66,8 +75,17 @@ impl Stmt {
             Stmt::UsageOfOwner => query!("usage_of_owner"),
             Stmt::FlushUsage => query!("flush_usage"),
             Stmt::FlushLastUsed => query!("flush_last_used"),
-            Stmt::WorkerTarget => query!("worker_target"),
+            Stmt::ExtensionVersion => query!("extension_version"),
             Stmt::ExtensionMembers => query!("extension_members"),
+            Stmt::PostgrestRoutes => query!("postgrest_routes"),
+            Stmt::LockOwnerLimits => query!("lock_owner_limits"),
+            Stmt::UpsertOwnerLimits => query!("upsert_owner_limits"),
+            Stmt::DeleteOwnerLimits => query!("delete_owner_limits"),
+            Stmt::ListOwnerLimits => query!("list_owner_limits"),
+            Stmt::ValidUsesOfKey => query!("valid_uses_of_key"),
+            Stmt::ValidUsesOfOwner => query!("valid_uses_of_owner"),
+            Stmt::KeysWithQuotas => query!("keys_with_quotas"),
+            Stmt::UsageOfOwnerByDay => query!("usage_of_owner_by_day"),
         }
     }
 
@@ -90,6 +108,8 @@ impl Stmt {
                 TEXTOID,
                 INT4OID,
                 INTERVALOID,
+                INT8OID,
+                TEXTOID,
             ],
             Stmt::RecordEvent => &[TEXTOID, UUIDOID, JSONBOID, TEXTOID],
             Stmt::InsertSuccessor => &[UUIDOID, BYTEAOID, TEXTOID],
@@ -111,6 +131,9 @@ impl Stmt {
                 INT4OID,
                 INTERVALOID,
                 INTERVALOID,
+                BOOLOID,
+                INT8OID,
+                TEXTOID,
             ],
             Stmt::ListKeys => &[TEXTOID, TEXTOID, TEXTOID],
             Stmt::KeysDueForRotation | Stmt::KeysExpiring => &[INTERVALOID, BOOLOID],
@@ -119,7 +142,16 @@ impl Stmt {
             Stmt::UsageOfOwner => &[TEXTOID, DATEOID, DATEOID],
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
             Stmt::FlushLastUsed => &[UUIDARRAYOID, TIMESTAMPTZARRAYOID, INTERVALOID],
-            Stmt::WorkerTarget | Stmt::ExtensionMembers => &[OIDOID],
+            Stmt::ExtensionVersion | Stmt::ExtensionMembers => &[OIDOID],
+            Stmt::PostgrestRoutes => &[TEXTARRAYOID],
+            Stmt::LockOwnerLimits
+            | Stmt::DeleteOwnerLimits
+            | Stmt::ListOwnerLimits
+            | Stmt::KeysWithQuotas => &[TEXTOID],
+            Stmt::UpsertOwnerLimits => &[TEXTOID, INT4OID, INTERVALOID, INT8OID, TEXTOID],
+            Stmt::ValidUsesOfKey => &[UUIDOID, DATEOID],
+            Stmt::ValidUsesOfOwner => &[TEXTOID, DATEOID],
+            Stmt::UsageOfOwnerByDay => &[TEXTOID, DATEOID, DATEOID],
         }
     }
 }

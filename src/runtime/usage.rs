@@ -8,14 +8,13 @@
 //!
 //! Entries leave shared memory only after the transaction that stored them
 //! committed ([`settle`]); a clean shutdown writes what is left to a file
-//! that the next start reads back ([`save`], [`restore`]); a crash loses at
-//! most one flush interval. When a table holds `max` entries, new ones are
+//! that the next start reads back ([`crate::runtime::persist`]); a crash
+//! loses at most one flush interval. When a table holds `max` entries, new ones are
 //! dropped and counted (the workers log the count), and the workers are
 //! woken early once a table is three-quarters full.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use api_keys_core::code::Code;
@@ -73,10 +72,10 @@ impl Entry for LastUse {
     }
 }
 
-static COUNTS: SharedTable<Count> = SharedTable::new(c"api_keys usage counts", || {
+pub(crate) static COUNTS: SharedTable<Count> = SharedTable::new(c"api_keys usage counts", || {
     settings::USAGE_MAX_ENTRIES.get()
 });
-static LAST_USES: SharedTable<LastUse> =
+pub(crate) static LAST_USES: SharedTable<LastUse> =
     SharedTable::new(c"api_keys last used", || settings::LAST_USED_MAX_KEYS.get());
 
 /// Where the launcher waits, so that a nearly full table can wake it.
@@ -125,7 +124,6 @@ pub fn init() {
     shmem::register(&COUNTS);
     shmem::register(&LAST_USES);
     shmem::register(&WAKER_SEGMENT);
-    shmem::after_startup(restore);
 }
 
 /// The launcher: wake me here.
@@ -266,6 +264,26 @@ pub fn settle(counts: &[Count], uses: &[LastUse]) {
     LAST_USES.locked(|t| t.retain(|e| stored.get(&e.key()).is_none_or(|at| e.at > *at)));
 }
 
+/// Valid verifications of the `keys` of this database from day `from` on
+/// that are counted here and not stored yet.
+pub fn pending_valid(keys: &[[u8; 16]], from: i32) -> u64 {
+    let db = this_database();
+    let keys: std::collections::HashSet<&[u8; 16]> = keys.iter().collect();
+    COUNTS
+        .locked(|t| {
+            t.entries()
+                .filter(|e| {
+                    e.db == db
+                        && e.day >= from
+                        && e.code == Code::Valid.index()
+                        && keys.contains(&e.key)
+                })
+                .map(|e| e.count)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Forget everything of database `db` (its extension or itself is gone).
 pub fn discard(db: u32) {
     COUNTS.locked(|t| t.retain(|e| e.db != db));
@@ -278,100 +296,4 @@ pub fn take_dropped() -> (u64, u64) {
         COUNTS.locked(|t| t.take_dropped()).unwrap_or(0),
         LAST_USES.locked(|t| t.take_dropped()).unwrap_or(0),
     )
-}
-
-/// The file a clean shutdown leaves the unstored entries in, relative to
-/// the data directory (the postmaster's working directory).
-const SAVED: &str = "pg_stat/api_keys.stat";
-const MAGIC: &[u8; 8] = b"AKUSAGE1";
-
-/// Write what is left to [`SAVED`]. Called by the postmaster as it exits
-/// cleanly, after every other process is gone; skipped after a crash or
-/// when a process died while changing a table.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn save(code: i32, _arg: pg_sys::Datum) {
-    if code != 0 {
-        return;
-    }
-    let (Some(counts), Some(uses)) = (COUNTS.entries_at_exit(), LAST_USES.entries_at_exit()) else {
-        return;
-    };
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(counts.len() as u64).to_le_bytes());
-    for c in &counts {
-        out.extend_from_slice(&c.db.to_le_bytes());
-        out.extend_from_slice(&c.key);
-        out.extend_from_slice(&c.day.to_le_bytes());
-        out.push(c.code);
-        out.extend_from_slice(&c.count.to_le_bytes());
-    }
-    out.extend_from_slice(&(uses.len() as u64).to_le_bytes());
-    for u in &uses {
-        out.extend_from_slice(&u.db.to_le_bytes());
-        out.extend_from_slice(&u.key);
-        out.extend_from_slice(&u.at.to_le_bytes());
-    }
-    let tmp = format!("{SAVED}.tmp");
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&out).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, SAVED));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-}
-
-/// Read [`SAVED`] back into the fresh tables (and delete it, so a later
-/// crash cannot load it twice), then arrange for [`save`] at exit. Runs in
-/// the postmaster each time shared memory is set up.
-fn restore() {
-    // SAFETY: registers a callback of ours in the postmaster.
-    unsafe { pg_sys::on_shmem_exit(Some(save), pg_sys::Datum::from(0)) };
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(SAVED).and_then(|mut f| f.read_to_end(&mut bytes));
-    let _ = std::fs::remove_file(SAVED);
-    if read.is_err() {
-        return;
-    }
-    let (counts, uses) = parse_saved(&bytes).unwrap_or_default();
-    COUNTS.locked(|t| {
-        for c in counts {
-            t.upsert(&c.key(), || c, |_| false);
-        }
-    });
-    LAST_USES.locked(|t| {
-        for u in uses {
-            t.upsert(&u.key(), || u, |_| false);
-        }
-    });
-}
-
-fn parse_saved(bytes: &[u8]) -> Option<(Vec<Count>, Vec<LastUse>)> {
-    let mut rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
-        rest = tail;
-        Some(head)
-    };
-    let n = u64::from_le_bytes(take(8)?.try_into().ok()?);
-    let mut counts = Vec::new();
-    for _ in 0..n {
-        counts.push(Count {
-            db: u32::from_le_bytes(take(4)?.try_into().ok()?),
-            key: take(16)?.try_into().ok()?,
-            day: i32::from_le_bytes(take(4)?.try_into().ok()?),
-            code: take(1)?[0],
-            count: u64::from_le_bytes(take(8)?.try_into().ok()?),
-        });
-    }
-    let n = u64::from_le_bytes(take(8)?.try_into().ok()?);
-    let mut uses = Vec::new();
-    for _ in 0..n {
-        uses.push(LastUse {
-            db: u32::from_le_bytes(take(4)?.try_into().ok()?),
-            key: take(16)?.try_into().ok()?,
-            at: i64::from_le_bytes(take(8)?.try_into().ok()?),
-        });
-    }
-    Some((counts, uses))
 }

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use api_keys_core::code::Code;
-use api_keys_core::ratelimit::Decision;
+use api_keys_core::http::Policy;
 use api_keys_core::scope::Scope;
 use api_keys_core::{digest, key};
 use pgrx::datum::DatumWithOid;
@@ -15,9 +15,9 @@ use pgrx::prelude::*;
 use pgrx::AllocatedByRust;
 
 use crate::error::{Error, Result};
-use crate::runtime::key_lookup::{self, KeyRow};
+use crate::runtime::key_lookup::{self, Limited};
 use crate::runtime::storage::Stmt;
-use crate::runtime::{catalog, pepper, privilege, ratelimit, storage, usage, xact};
+use crate::runtime::{catalog, limits, pepper, privilege, storage, usage, xact};
 use crate::settings;
 
 /// Who a valid key is: what the request context keeps.
@@ -36,6 +36,9 @@ pub struct Verdict {
     pub identity: Option<Identity>,
     /// For `rate_limited`: seconds until a retry can succeed.
     pub retry_after: Option<u32>,
+    /// Every rate limit and quota the request was counted against, for the
+    /// RateLimit header fields.
+    pub policies: Vec<Policy<'static>>,
 }
 
 /// Verify `candidate`, answering for a bad key rather than raising. Raises
@@ -74,14 +77,11 @@ pub fn verify(
         let key_id = k.key_id();
         // Counted last, so only requests that would succeed use the budget.
         let limited = if code == Code::Valid {
-            rate_limit(k, &key_id)?
+            limits::apply(&key_id, &k.owner(), k.limits())?
         } else {
-            None
+            limits::Outcome::default()
         };
-        let code = match limited {
-            Some(d) if !d.admitted => Code::RateLimited,
-            _ => code,
-        };
+        let code = limited.refused.unwrap_or(code);
         let track = code == Code::Valid && resolution >= 0;
         // Without the preloaded library nothing is recorded in shared
         // memory: a use is then written to the row, once per resolution.
@@ -103,17 +103,22 @@ pub fn verify(
             // expired key tells its holder whose it was, nothing more.
             row: k.answer(
                 code,
-                limited,
+                Limited {
+                    remaining: limited.remaining,
+                    retry_after: limited.retry_after,
+                },
                 !matches!(code, Code::Revoked | Code::Expired),
             )?,
             identity,
-            retry_after: limited.filter(|d| !d.admitted).map(|d| d.retry_after_secs),
+            retry_after: limited.retry_after,
+            policies: limited.policies,
         };
         Ok::<_, Error>((verdict, touch))
     })??;
 
     if let Some(id) = touch {
         if xact::can_update_in_passing() {
+            catalog::check_names()?;
             let owner = catalog::members()?.owner;
             privilege::run_as(owner, || {
                 Spi::connect_mut(|client| {
@@ -133,21 +138,6 @@ fn without_key(code: Code) -> Result<Verdict> {
         row: key_lookup::answer_without_key(code)?,
         identity: None,
         retry_after: None,
+        policies: Vec::new(),
     })
-}
-
-/// The rate limiter's decision for a key with a limit (None: no limit).
-/// A limit without the preloaded library is refused loudly, never ignored.
-fn rate_limit(k: &KeyRow, key_id: &pgrx::Uuid) -> Result<Option<Decision>> {
-    let Some((limit, window_ms)) = k.rate_limit() else {
-        return Ok(None);
-    };
-    ratelimit::admit(
-        usage::this_database(),
-        key_id.as_bytes(),
-        limit.max(0) as u32,
-        window_ms,
-    )
-    .map(Some)
-    .ok_or(Error::RateLimitsUnavailable)
 }

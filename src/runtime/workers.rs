@@ -161,15 +161,10 @@ fn flush(db: u32) -> Result<Option<(Vec<usage::Count>, Vec<usage::LastUse>)>> {
         usage::discard(db);
         return Ok(None);
     };
-    let members = catalog::members()?;
-    let (version, keys, usage_table) = Spi::connect(|client| {
+    let version = Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [extension.into()];
-        let row = storage::run(client, Stmt::WorkerTarget, &args)?.first();
-        Ok::<_, Error>((
-            row.get::<String>(1)?.unwrap_or_default(),
-            row.get::<pg_sys::Oid>(2)?,
-            row.get::<pg_sys::Oid>(3)?,
-        ))
+        let row = storage::run(client, Stmt::ExtensionVersion, &args)?.first();
+        Ok::<_, Error>(row.get::<String>(1)?.unwrap_or_default())
     })?;
     if version != env!("CARGO_PKG_VERSION") {
         log!(
@@ -180,11 +175,7 @@ fn flush(db: u32) -> Result<Option<(Vec<usage::Count>, Vec<usage::LastUse>)>> {
         usage::discard(db);
         return Ok(None);
     }
-    if keys != Some(members.keys) || usage_table != members.usage {
-        return Err(Error::Internal(
-            "api_keys.keys or api_keys.usage is not the extension's own table".into(),
-        ));
-    }
+    catalog::check_names()?;
     // SAFETY: a catalog lookup by a static name; missing_ok.
     let role = unsafe { pg_sys::get_role_oid(WORKER_ROLE.as_ptr(), true) };
     if role == pg_sys::InvalidOid {

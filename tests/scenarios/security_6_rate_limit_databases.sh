@@ -5,42 +5,22 @@
 # (rate_limited, retry after 1 s) while a new key of database B is counted
 # as usual; slots are kept per (database, key); revoking one of A's keys
 # frees its slot at commit, so A's next new key is counted.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-DIR="$(scratch_dir ratedb)"
-cleanup() {
-    cluster_stop "${DIR}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
-PORT="$(free_port)"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = 'api_keys'
+source "$(dirname "$0")/lib.sh"
+scenario ratedb
+start_cluster "${DIR}" "shared_preload_libraries = 'api_keys'
 api_keys.rate_limit_max_keys = 32
 api_keys.rate_limit_max_keys_per_database = 16"
-export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres
-"${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE rate_a" -c "CREATE DATABASE rate_b"
+q -d postgres -c "CREATE DATABASE rate_a" -c "CREATE DATABASE rate_b"
 for db in rate_a rate_b; do
-    "${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -d "${db}" -c "CREATE EXTENSION api_keys"
+    q -d "${db}" -c "CREATE EXTENSION api_keys"
 done
 
 "${PY}" - <<'PYTHON'
-import sys
-
 import psycopg
+from common import check, connect
 
-
-def check(cond, message):
-    if not cond:
-        print(f"FAIL: {message}", file=sys.stderr)
-        sys.exit(1)
-    print(f"ok: {message}")
-
-
-a = psycopg.connect(dbname="rate_a", autocommit=True)
-b = psycopg.connect(dbname="rate_b", autocommit=True)
+a = connect("rate_a")
+b = connect("rate_b")
 
 
 def limited(conn, name):

@@ -12,25 +12,11 @@
 # - a clean restart loses nothing (what was not stored yet is stored right
 #   after the start); a crash (immediate stop) loses at most what came after
 #   the last flush, and the workers go on.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-DIR="$(scratch_dir usage)"
-cleanup() {
-    cluster_stop "${DIR}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; tail -20 "${DIR}/server.log" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-q() { "${PG_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-
-PORT="$(free_port)"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = 'api_keys'
+source "$(dirname "$0")/lib.sh"
+scenario usage
+start_cluster "${DIR}" "shared_preload_libraries = 'api_keys'
 api_keys.flush_interval = 1"
-export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres PGDATABASE=usage_a
+export PGDATABASE=usage_a
 q -d postgres -c "CREATE DATABASE usage_a" -c "CREATE DATABASE usage_b"
 q -c "CREATE EXTENSION api_keys"
 q -d usage_b -c "CREATE EXTENSION api_keys"
@@ -121,8 +107,7 @@ q -c "SELECT api_keys.apikey_verify('${k1}') FROM generate_series(1, 4)" >/dev/n
     || fail "apikey_list does not show the unstored use"
 ok "apikey_list shows a use that is still in shared memory"
 [ "$(q -c "SELECT count FROM api_keys.apikey_usage('acme') WHERE name = 'one' AND code = 'valid'")" = 9 ] || fail "flushed before the restart"
-as_pg "${PG_BIN}/pg_ctl" -D "${DIR}/data" -m fast -w stop >/dev/null
-as_pg "${PG_BIN}/pg_ctl" -D "${DIR}/data" -l "${DIR}/server.log" -w -t 60 start >/dev/null
+restart_cluster "${DIR}" fast
 wait_for "SELECT count FROM api_keys.apikey_usage('acme') WHERE name = 'one' AND code = 'valid'" 13
 wait_for "SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE name = 'one'" t
 ok "a clean restart keeps what was not stored yet, and stores it at the start"
