@@ -264,7 +264,7 @@ check "rls_plain: the same documents" "$(psql_val -d bench_small -U bench_app -c
 # The same key with a rate limit it never reaches: what counting costs.
 LIMITED_KEY="$(psql_val -d bench_small -c "SELECT key FROM api_keys.apikey_create('tenant1', 'limited',
     '{read:projects/*, write:projects/42}', NULL, '{10.0.0.0/8, 2001:db8::/32}', 'live', '{}',
-    rate_limit => 2000000000, rate_window => '1 minute')")"
+    rate_limit => 1000000000, rate_window => '1 minute')")"
 check "the rate-limited key verifies as valid" "$(psql_val -d bench_small -U bench_app -c "
     SELECT code || ' ' || (remaining > 0) FROM api_keys.apikey_verify('${LIMITED_KEY}', '${SCOPE_REQ}', '${CLIENT_IP}')")" "valid true"
 # name|database|role|script|clients|pgbench variables (-D), space-separated
