@@ -4,7 +4,7 @@
 # copies this checkout's files into a new mode-700 directory and runs there
 #   - scripts/demo.sh (builds and installs the extension, runs examples/demo.sql);
 #   - tests/run_sql_tests.sh: the pg_regress suite and the scenario tests that
-#     read files of the checkout (README, examples, sql/releases), against
+#     read files of the checkout (docs, README, examples, sql/releases), against
 #     the build the demo installed.
 # On PostgreSQL 15 (the demo's), holding its install lock exclusively. The
 # copy shares this checkout's target directory, so only the extension crate
@@ -37,12 +37,20 @@ else
     sed 's/^/    /' "${HOME700}/demo.out"; echo "not ok - scripts/demo.sh from a mode-700 checkout"; status=1
 fi
 
-API_KEYS_ONLY='^(readme_examples|upgrade|rls_multi_tenant|dump_restore)\.' \
+# The scenario tests that read files of the checkout. A name that no longer
+# exists fails here, so a rename cannot shrink what this test covers.
+scenarios=(doc_examples released_scripts upgrade rls_multi_tenant dump_restore)
+for s in "${scenarios[@]}"; do
+    if [ ! -e "${COPY}/tests/scenarios/${s}.py" ]; then
+        echo "not ok - tests/scenarios/${s}.py, named by this test, does not exist"; status=1
+    fi
+done
+API_KEYS_ONLY="^($(IFS='|'; echo "${scenarios[*]}"))\\." \
     bash "${COPY}/tests/run_sql_tests.sh" >"${HOME700}/sql.out" 2>&1 || true
 line="$(grep -E '^sql: [0-9]+ passed, [0-9]+ failed' "${HOME700}/sql.out" | tail -1 || true)"
-want=$(( $(awk '$1 == "test:" { n += NF - 1 } END { print n + 0 }' "${COPY}/tests/pg_regress/schedule") + 4 ))
+want=$(( $(awk '$1 == "test:" { n += NF - 1 } END { print n + 0 }' "${COPY}/tests/pg_regress/schedule") + ${#scenarios[@]} ))
 if [ -n "${line}" ] && [ "$(awk '{ print $4 }' <<<"${line}")" = 0 ] && [ "$(awk '{ print $2 }' <<<"${line}")" = "${want}" ]; then
-    echo "ok - pg_regress and 4 scenario tests from a mode-700 checkout (${want} passed)"
+    echo "ok - pg_regress and ${#scenarios[@]} scenario tests from a mode-700 checkout (${want} passed)"
 else
     sed 's/^/    /' "${HOME700}/sql.out"
     echo "not ok - pg_regress and scenario tests from a mode-700 checkout (${line:-no summary})"; status=1
