@@ -15,7 +15,7 @@ ROWS="${BENCH_ROWS:-100000}"
 RUNS="${BENCH_RUNS:-15}"
 
 DB="rls_bench_$$"
-PSQL=("${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -At)
+PSQL=("${CLIENT_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -At)
 DIR=""
 cleanup() {
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS ${DB} WITH (FORCE)" >/dev/null 2>&1 || true

@@ -19,6 +19,8 @@ say "starting a throwaway cluster in ${DIR}"
 cluster_start "${DIR}" "${PORT}"
 
 say "the demo (psql output follows)"
-as_pg "${PG_BIN}/psql" -X -h "${DIR}/sock" -p "${PORT}" -U postgres -d postgres \
+# psql runs as the invoking user, who can read the checkout (the PostgreSQL
+# OS user may not: a checkout in a mode-700 home directory is fine).
+"${CLIENT_BIN}/psql" -X -h "${DIR}/sock" -p "${PORT}" -U postgres -d postgres \
     -v ON_ERROR_STOP=1 --echo-queries -f "${ROOT}/examples/demo.sql"
 say "done; the cluster is removed again"

@@ -42,9 +42,9 @@ pub enum Error {
         stored_as: Option<pgrx::Uuid>,
         same_as: Option<usize>,
     },
-    /// 55000: a rate-limited key, but the library is not preloaded, so
-    /// there are no counters.
-    RateLimitsUnavailable,
+    /// 55000: a rate limit or quota (named), but the library is not
+    /// preloaded, so there are no counters.
+    NeedsPreload(&'static str),
     /// 55000: an older schema's function called into a newer library.
     SchemaOutdated,
     /// 25006: key management in a read-only transaction or on a standby.
@@ -79,7 +79,7 @@ impl Error {
             Error::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
             Error::NotAuthenticated { .. } => ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             Error::ManagementFromKey => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            Error::NotRotatable { .. } | Error::RateLimitsUnavailable | Error::SchemaOutdated => {
+            Error::NotRotatable { .. } | Error::NeedsPreload(_) | Error::SchemaOutdated => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             Error::UnknownKey { .. } => ERRCODE_NO_DATA_FOUND,
@@ -143,9 +143,9 @@ impl From<Error> for ErrorReport {
                 report(format!("{at}{what}"))
                     .set_hint("A key can be imported once; apikey_list shows the keys stored.")
             }
-            Error::RateLimitsUnavailable => report(
-                "rate limits need the api_keys library in shared_preload_libraries".into(),
-            )
+            Error::NeedsPreload(what) => report(format!(
+                "{what} need the api_keys library in shared_preload_libraries"
+            ))
             .set_hint(
                 "Add api_keys to shared_preload_libraries in postgresql.conf and restart the server.",
             ),

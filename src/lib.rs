@@ -23,7 +23,11 @@ extension_sql_file!("../sql/install/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
     "../sql/install/postgrest.sql",
     name = "postgrest",
-    requires = [api::postgrest::postgrest_authenticate]
+    requires = [
+        api::postgrest::postgrest_check,
+        api::postgrest::postgrest_required_scope,
+        api::postgrest::postgrest_route_check
+    ]
 );
 extension_sql_file!("../sql/install/grants.sql", name = "grants", finalize);
 
@@ -37,7 +41,9 @@ pub extern "C-unwind" fn _PG_init() {
     if preloaded {
         runtime::ratelimit::init();
         runtime::usage::init();
-        runtime::flusher::register();
+        runtime::quota::init();
+        runtime::persist::init();
+        runtime::workers::register();
     }
 }
 

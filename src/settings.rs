@@ -7,11 +7,14 @@
 //! | `api_keys.brand`                     | anyone             | `ak`     |
 //! | `api_keys.last_used_resolution`      | superuser          | `60s`    |
 //! | `api_keys.postgrest_client_ip_header`| superuser          | (none)   |
+//! | `api_keys.postgrest_realm`           | anyone             | `api`    |
 //! | `api_keys.pepper_file`               | server config      | (none)   |
-//! | `api_keys.rate_limit_max_keys`       | server start (*)   | `10000`  |
-//! | `api_keys.usage_databases`           | server start (*)   | (none)   |
+//! | `api_keys.rate_limit_max_keys`       | server start (*)   | `20000`  |
+//! | `api_keys.rate_limit_max_keys_per_database` | server config (*) | `10000` |
 //! | `api_keys.usage_max_entries`         | server start (*)   | `100000` |
-//! | `api_keys.usage_flush_interval`      | server config (*)  | `10s`    |
+//! | `api_keys.last_used_max_keys`        | server start (*)   | `100000` |
+//! | `api_keys.quota_max_counts`          | server start (*)   | `100000` |
+//! | `api_keys.flush_interval`            | server config (*)  | `10s`    |
 //!
 //! (*) exist only when the library is in `shared_preload_libraries`.
 //!
@@ -32,16 +35,25 @@ pub static LAST_USED_RESOLUTION: GucSetting<i32> = GucSetting::<i32>::new(60);
 /// Request header carrying the client address behind a trusted proxy.
 pub static POSTGREST_CLIENT_IP_HEADER: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
+/// The realm of the PostgREST hook's `WWW-Authenticate` challenges.
+pub static POSTGREST_REALM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"api"));
+/// Longest accepted realm, in bytes.
+const MAX_REALM_BYTES: usize = 128;
 /// File of server-side peppers (read by [`crate::runtime::pepper`]).
 pub static PEPPER_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Most rate-limited keys counted at once in shared memory.
-pub static RATE_LIMIT_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
-/// Databases whose verifications are counted (comma-separated).
-pub static USAGE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RATE_LIMIT_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+/// Most of them from one database.
+pub static RATE_LIMIT_MAX_KEYS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 /// Most (database, key, day, code) usage counters held between two flushes.
 pub static USAGE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
-/// Seconds between two flushes of the usage counts.
-pub static USAGE_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+/// Most (database, key) last-used times held between two flushes.
+pub static LAST_USED_MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+/// Most (database, key or owner, period) quota counts held at once.
+pub static QUOTA_MAX_COUNTS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+/// Seconds between two flushes of usage counts and last-used times.
+pub static FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 /// The brand new keys are issued under (checked when set, so always valid).
 pub fn brand() -> String {
@@ -65,6 +77,15 @@ pub fn postgrest_client_ip_header() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The realm of the PostgREST hook's challenges (checked when set; empty:
+/// no realm attribute).
+pub fn postgrest_realm() -> String {
+    POSTGREST_REALM
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .unwrap_or_default()
+}
+
 /// The configured pepper file, if any.
 pub fn pepper_file() -> Option<String> {
     PEPPER_FILE
@@ -73,16 +94,9 @@ pub fn pepper_file() -> Option<String> {
         .filter(|p| !p.trim().is_empty())
 }
 
-/// The databases listed in `api_keys.usage_databases`.
-pub fn usage_databases() -> Vec<String> {
-    USAGE_DATABASES
-        .get()
-        .and_then(|c| c.into_string().ok())
-        .unwrap_or_default()
-        .split(',')
-        .map(|d| d.trim().to_string())
-        .filter(|d| !d.is_empty())
-        .collect()
+/// Time between two flushes of usage counts and last-used times.
+pub fn flush_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(FLUSH_INTERVAL.get().max(1) as u64)
 }
 
 /// Replace PostgreSQL's "invalid value for parameter ...: <value>" message,
@@ -105,27 +119,69 @@ pub fn set_check_detail(detail: &str) {
     }
 }
 
+/// The body of a string setting's check hook: a NULL value passes when
+/// `null_ok`; otherwise `problem` says why a value is refused (the DETAIL).
+///
+/// # Safety
+/// `newval` is what PostgreSQL passes a check hook.
+unsafe fn check_text(
+    newval: *mut *mut std::ffi::c_char,
+    null_ok: bool,
+    problem: impl Fn(&str) -> Option<String>,
+) -> bool {
+    // SAFETY: PostgreSQL passes a valid pointer to the proposed value, a
+    // NUL-terminated string or NULL.
+    let value = unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return null_ok;
+        }
+        CStr::from_ptr(*newval)
+    };
+    match problem(&value.to_string_lossy()) {
+        None => true,
+        Some(why) => {
+            set_check_detail(&why);
+            false
+        }
+    }
+}
+
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_brand(
     newval: *mut *mut std::ffi::c_char,
     _extra: *mut *mut std::ffi::c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
-    // SAFETY: PostgreSQL passes a valid pointer to the proposed value, a
-    // NUL-terminated string or NULL.
-    let value = unsafe {
-        if newval.is_null() || (*newval).is_null() {
-            return false;
-        }
-        CStr::from_ptr(*newval)
-    };
-    match validate_label(LabelKind::Brand, &value.to_string_lossy()) {
-        Ok(()) => true,
-        Err(e) => {
-            set_check_detail(&e.to_string());
-            false
-        }
+    // SAFETY: a check hook's argument, passed on.
+    unsafe {
+        check_text(newval, false, |v| {
+            validate_label(LabelKind::Brand, v)
+                .err()
+                .map(|e| e.to_string())
+        })
     }
+}
+
+/// A realm goes into a quoted string of a header: visible ASCII without
+/// `"` and `\`, at most [`MAX_REALM_BYTES`].
+fn realm_problem(realm: &str) -> Option<String> {
+    if realm.len() > MAX_REALM_BYTES {
+        return Some(format!("A realm has at most {MAX_REALM_BYTES} bytes."));
+    }
+    realm
+        .chars()
+        .find(|c| !matches!(c, ' '..='~') || *c == '"' || *c == '\\')
+        .map(|c| format!("A realm is printable ASCII without \" and \\; it contains {c:?}."))
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_realm(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: a check hook's argument, passed on; NULL is no realm.
+    unsafe { check_text(newval, true, realm_problem) }
 }
 
 /// Define every setting; the ones backed by shared memory or background
@@ -172,6 +228,20 @@ pub fn define(preloaded: bool) {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SAFETY: called once from _PG_init; the hook is a valid check hook.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"api_keys.postgrest_realm",
+            c"Realm of the WWW-Authenticate challenges of postgrest_pre_request().",
+            c"Printable ASCII without \" and \\, at most 128 bytes. Empty: challenges without a realm.",
+            &POSTGREST_REALM,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_realm),
+            None,
+            None,
+        );
+    }
     if preloaded {
         define_preloaded();
     }
@@ -185,7 +255,7 @@ pub fn reserve_prefix() {
     unsafe { pg_sys::MarkGUCPrefixReserved(c"api_keys".as_ptr()) };
 }
 
-/// The settings of the shared-memory counters and the usage flusher.
+/// The settings of the shared-memory counters and the background workers.
 fn define_preloaded() {
     GucRegistry::define_int_guc(
         c"api_keys.rate_limit_max_keys",
@@ -197,12 +267,14 @@ fn define_preloaded() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"api_keys.usage_databases",
-        c"Databases whose verifications are counted in api_keys.usage (comma-separated).",
-        c"One background worker per database moves the counts into the table. Empty: no usage counts.",
-        &USAGE_DATABASES,
-        GucContext::Postmaster,
+    GucRegistry::define_int_guc(
+        c"api_keys.rate_limit_max_keys_per_database",
+        c"Most rate-limited keys of one database counted at once.",
+        c"Keeps one database from taking every slot of api_keys.rate_limit_max_keys from the others.",
+        &RATE_LIMIT_MAX_KEYS_PER_DATABASE,
+        1,
+        50_000_000,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -216,10 +288,30 @@ fn define_preloaded() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
-        c"api_keys.usage_flush_interval",
-        c"Time between two flushes of usage counts into api_keys.usage.",
-        c"A crash loses at most this much of the counts.",
-        &USAGE_FLUSH_INTERVAL,
+        c"api_keys.last_used_max_keys",
+        c"Most keys whose last use is held in shared memory between two flushes.",
+        c"Beyond it new times are dropped (and the number dropped is logged).",
+        &LAST_USED_MAX_KEYS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.quota_max_counts",
+        c"Most quota counts (of a key or an owner, for a period) held in shared memory.",
+        c"When every count is of the current period, a key or owner without one yet is refused as quota_exceeded.",
+        &QUOTA_MAX_COUNTS,
+        16,
+        50_000_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"api_keys.flush_interval",
+        c"Time between two flushes of usage counts and last-used times into their tables.",
+        c"A crash loses at most this much of the counts and times; a clean shutdown loses nothing.",
+        &FLUSH_INTERVAL,
         1,
         3600,
         GucContext::Sighup,

@@ -227,3 +227,168 @@ fn a_leak_report_revokes_and_answers_per_key() {
     .unwrap();
     assert_eq!(reason.as_deref(), Some("leaked"));
 }
+
+#[pg_test]
+fn fallback_last_used_update_ignores_the_callers_search_path() {
+    // Not preloaded here: verification writes last_used_at itself, as the
+    // extension's owner. A caller's schema with look-alike operators and a
+    // look-alike table must not be used for it.
+    let (id, key) = create("acme", "{}");
+    Spi::run(
+        "CREATE SCHEMA evil;
+         CREATE TABLE evil.calls (n int);
+         CREATE FUNCTION evil.uuid_eq(a uuid, b uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO evil.calls VALUES (1); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+         CREATE OPERATOR evil.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = evil.uuid_eq);
+         CREATE TABLE evil.keys (id uuid, last_used_at timestamptz);
+         SET LOCAL search_path = evil, pg_catalog;",
+    )
+    .unwrap();
+    assert_eq!(code_of(&key, ""), "valid");
+    Spi::run("RESET search_path").unwrap();
+    let touched = Spi::get_one_with_args::<bool>(
+        "SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = $1",
+        &[id.into()],
+    )
+    .unwrap();
+    assert_eq!(touched, Some(true), "the real table's last_used_at is set");
+    let calls = Spi::get_one::<i64>("SELECT count(*) FROM evil.calls").unwrap();
+    assert_eq!(calls, Some(0), "no operator of the caller's schema ran");
+}
+
+#[pg_test]
+fn postgrest_check_answers_a_refusal_as_postgrest_reads_it() {
+    Spi::run("SELECT set_config('request.headers', '{}', true)").unwrap();
+    let row = Spi::get_three::<i32, String, String>(
+        "SELECT status, code, detail FROM api_keys.postgrest_check(NULL)",
+    )
+    .unwrap();
+    assert_eq!(row.0, Some(401));
+    assert_eq!(row.1.as_deref(), Some("missing"));
+    assert_eq!(
+        row.2.as_deref(),
+        Some(r#"{"headers":{"WWW-Authenticate":"Bearer realm=\"api\""},"status":401}"#)
+    );
+    let (_, key) = create("tenant", "{read:documents}");
+    Spi::run_with_args(
+        "SELECT set_config('request.headers', json_build_object('x-api-key', $1::text)::text, true)",
+        &[key.as_str().into()],
+    )
+    .unwrap();
+    let accepted = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.postgrest_check('read:documents')").unwrap();
+    assert_eq!(accepted, Some(0), "no row when the key is accepted");
+    let refused = Spi::get_one::<String>("SELECT code FROM api_keys.postgrest_check('write:documents')").unwrap();
+    assert_eq!(refused.as_deref(), Some("insufficient_scope"));
+}
+
+#[pg_test]
+fn postgrest_routes_pick_the_most_specific_scope() {
+    Spi::run(
+        "INSERT INTO api_keys.postgrest_routes VALUES ('*', '/**', 'api'), ('get', '/documents', 'read:documents')",
+    )
+    .unwrap();
+    let scope = |m: &str, p: &str| {
+        Spi::get_one_with_args::<String>("SELECT api_keys.postgrest_required_scope($1, $2)", &[m.into(), p.into()])
+            .unwrap()
+    };
+    assert_eq!(scope("HEAD", "/doc%75ments").as_deref(), Some("read:documents"));
+    assert_eq!(scope("POST", "/documents").as_deref(), Some("api:*"));
+    assert_eq!(scope("GET", "/"), None);
+}
+
+#[pg_test(error = "path pattern \"documents\" must start with / (for example /documents or /rpc/*)")]
+fn postgrest_route_rows_are_checked() {
+    Spi::run("INSERT INTO api_keys.postgrest_routes VALUES ('GET', 'documents', 'read:documents')").unwrap();
+}
+
+#[pg_test(error = "quotas need the api_keys library in shared_preload_libraries")]
+fn quota_needs_the_preloaded_library() {
+    // The pg_test server does not preload the library.
+    Spi::run("SELECT * FROM api_keys.apikey_create('tenant', 'metered', quota => 1000)").unwrap();
+}
+
+#[pg_test]
+fn owner_limits_without_rate_or_quota_remove_the_row() {
+    // Setting only a period or a window, with nothing to apply it to, keeps
+    // no row; the functions answer without the preloaded library.
+    let rows = Spi::get_one::<i64>(
+        "SELECT count(*) FROM api_keys.apikey_set_owner_limits('nobody', quota_period => 'day')",
+    )
+    .unwrap();
+    assert_eq!(rows, Some(0));
+    let listed = Spi::get_one::<i64>("SELECT count(*) FROM api_keys.apikey_owner_limits()").unwrap();
+    assert_eq!(listed, Some(0));
+}
+
+#[pg_test]
+fn scopes_and_networks_are_read_wherever_the_array_lies() {
+    // A short array is stored with a 1-byte header, a long one compressed;
+    // a NULL element (only a direct UPDATE can store one) is skipped.
+    let (id, key) = create("arrays", "{read:docs/*}");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '10.0.0.1'"), "valid");
+    let many: Vec<String> = (0..400).map(|i| format!("read:project{i}/docs/*")).collect();
+    let update = |scopes: &str, cidrs: &str| {
+        Spi::run_with_args(
+            &format!("UPDATE api_keys.keys SET scopes = {scopes}, allowed_cidrs = {cidrs} WHERE id = $1"),
+            &[id.into()],
+        )
+        .unwrap()
+    };
+    update(
+        &format!("'{{{}}}'", many.join(",")),
+        "array_fill('192.168.0.0/16'::text, ARRAY[300]) || '{10.0.0.0/8}'",
+    );
+    assert_eq!(code_of(&key, ", 'read:project399/docs/7', '10.0.0.1'"), "valid");
+    assert_eq!(code_of(&key, ", 'read:project400/docs/7', '10.0.0.1'"), "insufficient_scope");
+    assert_eq!(code_of(&key, ", 'read:project0/docs/7', '11.0.0.1'"), "ip_not_allowed");
+    update("ARRAY[NULL, 'read:docs/*']", "ARRAY[NULL, '10.0.0.0/8']");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '10.0.0.1'"), "valid");
+    assert_eq!(code_of(&key, ", 'write:docs/1', '10.0.0.1'"), "insufficient_scope");
+    assert_eq!(code_of(&key, ", 'read:docs/1', '11.0.0.1'"), "ip_not_allowed");
+}
+
+#[pg_test]
+fn creation_with_an_insert_trigger_takes_the_statement() {
+    // Key creation writes its rows without SPI only where an INSERT
+    // statement would run no trigger; a trigger an administrator adds runs.
+    Spi::run(
+        "CREATE TABLE public.trigger_calls (n int);
+         CREATE FUNCTION public.count_call() RETURNS trigger LANGUAGE plpgsql
+             SET search_path = pg_catalog AS $$
+             BEGIN INSERT INTO public.trigger_calls VALUES (1); RETURN NEW; END $$;
+         CREATE TRIGGER count_call BEFORE INSERT ON api_keys.events
+             FOR EACH ROW EXECUTE FUNCTION public.count_call();",
+    )
+    .unwrap();
+    let calls = || Spi::get_one::<i64>("SELECT count(*) FROM public.trigger_calls").unwrap();
+    let (_, key) = create("event_triggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(1), "the event's trigger ran");
+    Spi::run(
+        "CREATE TRIGGER count_call BEFORE INSERT ON api_keys.keys
+             FOR EACH ROW EXECUTE FUNCTION public.count_call();",
+    )
+    .unwrap();
+    let (_, key) = create("both_triggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(3), "the key's and the event's triggers ran");
+    Spi::run("DROP TRIGGER count_call ON api_keys.keys; DROP TRIGGER count_call ON api_keys.events")
+        .unwrap();
+    let (_, key) = create("untriggered", "{}");
+    assert_eq!(code_of(&key, ""), "valid");
+    assert_eq!(calls(), Some(3));
+    let events = Spi::get_one::<i64>(
+        "SELECT count(*) FROM api_keys.events
+          WHERE owner IN ('event_triggered', 'both_triggered', 'untriggered') AND action = 'created'",
+    )
+    .unwrap();
+    assert_eq!(events, Some(3), "every way records the created event");
+}
+
+#[pg_test(error = "new row for relation \"keys\" violates check constraint \"no_evil_names\"")]
+fn creation_checks_a_constraint_added_later() {
+    // The prepared CHECK expressions are dropped when the table changes.
+    create("before", "{}");
+    Spi::run("ALTER TABLE api_keys.keys ADD CONSTRAINT no_evil_names CHECK (name <> 'evil')").unwrap();
+    Spi::run("SELECT * FROM api_keys.apikey_create('after', 'evil')").unwrap();
+}

@@ -155,13 +155,14 @@ pub fn parse_allowed(entries: &[&str]) -> Result<Parsed, CidrError> {
 
 /// Hot path of verification: whether `addr` is inside any of the stored
 /// (normalized) entries, matching as [`AllowedNetworks::contains`] does.
-/// Parses each entry in place without allocating; an entry that is somehow
-/// invalid matches nothing.
-pub fn any_contains(normalized: &[&str], addr: IpAddr) -> bool {
+/// Parses each entry in place without allocating (the entries can be the
+/// elements of the stored array, read where they lie); an entry that is
+/// somehow invalid matches nothing.
+pub fn any_contains<S: AsRef<str>>(normalized: impl IntoIterator<Item = S>, addr: IpAddr) -> bool {
     let addr = effective(addr);
     normalized
-        .iter()
-        .any(|text| match (parse_entry(text), addr) {
+        .into_iter()
+        .any(|text| match (parse_entry(text.as_ref()), addr) {
             (Ok(IpNet::V4(n)), IpAddr::V4(a)) => n.contains(&a),
             (Ok(IpNet::V6(n)), IpAddr::V6(a)) => n.contains(&a),
             _ => false,
@@ -488,12 +489,12 @@ mod tests {
                 "any {entries:?} {client}"
             );
             assert_eq!(
-                any_contains(entries, ip(client)),
+                any_contains(*entries, ip(client)),
                 *want,
                 "raw {entries:?} {client}"
             );
         }
-        assert!(!any_contains(&[], ip("10.0.0.1")));
+        assert!(!any_contains(&[] as &[&str], ip("10.0.0.1")));
         assert!(!AllowedNetworks::default().contains(ip("10.0.0.1")));
         // A stored entry that is somehow invalid matches nothing; others still count.
         assert!(any_contains(&["garbage", "10.0.0.0/8"], ip("10.0.0.1")));

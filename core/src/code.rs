@@ -11,12 +11,13 @@ pub enum Code {
     IpNotAllowed,
     InsufficientScope,
     RateLimited,
+    QuotaExceeded,
     Valid,
 }
 
 impl Code {
     /// Every code, in the order they are checked.
-    pub const ALL: [Code; 8] = [
+    pub const ALL: [Code; 9] = [
         Code::Malformed,
         Code::NotFound,
         Code::Revoked,
@@ -24,6 +25,7 @@ impl Code {
         Code::IpNotAllowed,
         Code::InsufficientScope,
         Code::RateLimited,
+        Code::QuotaExceeded,
         Code::Valid,
     ];
 
@@ -48,6 +50,7 @@ impl Code {
             Code::IpNotAllowed => "ip_not_allowed",
             Code::InsufficientScope => "insufficient_scope",
             Code::RateLimited => "rate_limited",
+            Code::QuotaExceeded => "quota_exceeded",
             Code::Valid => "valid",
         }
     }

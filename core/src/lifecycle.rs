@@ -78,6 +78,8 @@ pub fn validate_webhook_url(url: &str) -> Result<&str, WebhookUrlError> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PepperError {
+    #[error("the file holds no pepper (only blank lines or comments)")]
+    Empty,
     #[error("pepper number {0} is shorter than {MIN_PEPPER_LEN} bytes")]
     TooShort(usize),
     #[error("at most {MAX_PEPPERS} peppers are accepted, got {0}")]
@@ -86,14 +88,18 @@ pub enum PepperError {
 
 /// Parse the pepper file (`api_keys.pepper_file`): one pepper per line,
 /// newest first; blank lines and lines starting with `#` are ignored,
-/// surrounding spaces too. Errors name a bad pepper's position, never its
-/// text.
+/// surrounding spaces too. A file without any pepper is an error: a
+/// configured pepper file that turned empty must fail closed, never turn
+/// the pepper off. Errors name a bad pepper's position, never its text.
 pub fn parse_peppers(file: &str) -> Result<Vec<Vec<u8>>, PepperError> {
     let peppers: Vec<&str> = file
         .lines()
         .map(str::trim)
         .filter(|p| !p.is_empty() && !p.starts_with('#'))
         .collect();
+    if peppers.is_empty() {
+        return Err(PepperError::Empty);
+    }
     if peppers.len() > MAX_PEPPERS {
         return Err(PepperError::TooMany(peppers.len()));
     }
@@ -189,8 +195,12 @@ mod tests {
 
     #[test]
     fn peppers() {
-        assert_eq!(parse_peppers(""), Ok(vec![]));
-        assert_eq!(parse_peppers("  \n# a comment\n\n"), Ok(vec![]));
+        // A configured file with no pepper fails closed.
+        assert_eq!(parse_peppers(""), Err(PepperError::Empty));
+        assert_eq!(
+            parse_peppers("  \n# a comment\n\n"),
+            Err(PepperError::Empty)
+        );
         let p = parse_peppers(" 0123456789abcdef \r\n# older:\nfedcba9876543210fedcba\n").unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0], b"0123456789abcdef");

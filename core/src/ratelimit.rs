@@ -27,6 +27,9 @@ pub struct Decision {
     pub remaining: u32,
     /// Whole seconds until a request can be admitted again (0 when admitted).
     pub retry_after_secs: u32,
+    /// Whole seconds until `remaining` next grows (at least 1): the `t` of
+    /// the RateLimit header field. For a refusal, `retry_after_secs`.
+    pub reset_secs: u32,
 }
 
 impl Window {
@@ -69,17 +72,32 @@ impl Window {
         let limit_f = f64::from(limit);
         if estimate + 1.0 <= limit_f {
             self.current = self.current.saturating_add(1);
+            let remaining = (limit_f - estimate - 1.0).floor().max(0.0) as u32;
+            // One more request is left once the estimate (this one counted)
+            // falls to limit - remaining - 1.
+            let target = limit_f - f64::from(remaining) - 1.0;
             return Decision {
                 admitted: true,
-                remaining: (limit_f - estimate - 1.0).floor().max(0.0) as u32,
+                remaining,
                 retry_after_secs: 0,
+                reset_secs: whole_secs(self.wait_ms(now_ms, target, window_ms)),
             };
         }
-        let wait_ms = self.wait_ms(now_ms, limit_f - 1.0, window_ms);
+        let retry = whole_secs(self.wait_ms(now_ms, limit_f - 1.0, window_ms));
         Decision {
             admitted: false,
             remaining: 0,
-            retry_after_secs: ((wait_ms + 999) / 1000).max(1) as u32,
+            retry_after_secs: retry,
+            reset_secs: retry,
+        }
+    }
+
+    /// Take back a request [`Window::admit`] admitted at `now_ms` (another
+    /// limit refused it, so it must not use this one's budget either).
+    pub fn refund(&mut self, now_ms: i64, window_ms: i64) {
+        let window_ms = window_ms.max(1);
+        if self.start_ms != 0 && now_ms - now_ms.rem_euclid(window_ms) == self.start_ms {
+            self.current = self.current.saturating_sub(1);
         }
     }
 
@@ -103,6 +121,11 @@ impl Window {
         };
         ((w - elapsed) + u).ceil() as i64
     }
+}
+
+/// Milliseconds as whole seconds, rounded up, at least 1.
+fn whole_secs(ms: i64) -> u32 {
+    u32::try_from((ms + 999) / 1000).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]
@@ -160,6 +183,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn reset_is_when_one_more_request_is_left() {
+        let mut w = Window::default();
+        let t0 = 60_000 * 1000;
+        // A fresh window: the first request is left again when it has aged
+        // out of the sliding window, at the end of the next window.
+        let d = w.admit(t0 + 15_000, 5, 60_000);
+        assert_eq!((d.remaining, d.reset_secs), (4, 105));
+        // A refusal's reset is its retry time.
+        for i in 0..4 {
+            assert!(w.admit(t0 + 15_001 + i, 5, 60_000).admitted);
+        }
+        let d = w.admit(t0 + 20_000, 5, 60_000);
+        assert!(!d.admitted);
+        assert_eq!(d.reset_secs, d.retry_after_secs);
+    }
+
+    #[test]
+    fn a_refund_gives_the_request_back() {
+        let mut w = Window::default();
+        let t0 = 60_000 * 1000;
+        for i in 0..3 {
+            assert!(w.admit(t0 + i, 3, 60_000).admitted);
+        }
+        assert!(!w.admit(t0 + 3, 3, 60_000).admitted);
+        w.refund(t0 + 4, 60_000);
+        assert!(w.admit(t0 + 5, 3, 60_000).admitted);
+        // A refund in a later window than the admission changes nothing.
+        let before = w;
+        w.refund(t0 + 60_000, 60_000);
+        assert_eq!(w, before);
+    }
+
     /// A client at `factor` times the limit gets the limit, within 5%.
     fn admitted_over(windows: i64, limit: u32, window_ms: i64, factor: u32) -> u32 {
         let mut w = Window::default();
@@ -191,6 +247,28 @@ mod tests {
             let expected = f64::from(limit) * windows as f64;
             prop_assert!(f64::from(got) <= expected + f64::from(limit) + 1.0, "{} > {}", got, expected);
             prop_assert!(f64::from(got) >= expected * 0.95 - 1.0, "{} < {}", got, expected);
+        }
+
+        /// Whatever the state: after `reset_secs` a request is admitted and
+        /// leaves at least as many as the decision said were left, so one
+        /// more request was left by then.
+        #[test]
+        fn reset_is_honest(limit in 1u32..50, window_s in 1i64..100,
+                           steps in proptest::collection::vec(0i64..5_000, 1..200)) {
+            let mut w = Window::default();
+            let mut now = 5_000_000_i64;
+            for s in steps {
+                now += s;
+                let d = w.admit(now, limit, window_s * 1000);
+                prop_assert!(d.reset_secs >= 1);
+                if !d.admitted {
+                    prop_assert_eq!(d.reset_secs, d.retry_after_secs);
+                }
+                let mut probe = w;
+                let later = probe.admit(now + i64::from(d.reset_secs) * 1000, limit, window_s * 1000);
+                prop_assert!(later.admitted, "{:?} {:?}", w, d);
+                prop_assert!(later.remaining >= d.remaining, "{:?} {:?} {:?}", w, d, later);
+            }
         }
 
         #[test]

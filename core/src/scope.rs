@@ -303,8 +303,8 @@ impl FromIterator<Scope> for ScopeSet {
 /// place. A granted string that is somehow invalid covers nothing.
 ///
 /// Agrees with [`ScopeSet::covers`] on valid input (both use one matcher).
-pub fn any_covers(granted: &[&str], required: &Scope) -> bool {
-    granted.iter().any(|g| match parse_ref(g) {
+pub fn any_covers<S: AsRef<str>>(granted: impl IntoIterator<Item = S>, required: &Scope) -> bool {
+    granted.into_iter().any(|g| match parse_ref(g.as_ref()) {
         Ok(g) => covers_parts(
             g.action,
             g.seg_refs(),
@@ -599,7 +599,7 @@ mod tests {
             assert_eq!(any_covers(&granted, &s(r)), want, "{r}");
         }
         assert!(!ScopeSet::default().covers(&s("read")));
-        assert!(!any_covers(&[], &s("read")));
+        assert!(!any_covers(&[] as &[&str], &s("read")));
         // A stored string that is somehow invalid covers nothing, others still count.
         assert!(!any_covers(&["read:a//b"], &s("read:a/x/b")));
         assert!(any_covers(&["bad scope", "read"], &s("read:x")));

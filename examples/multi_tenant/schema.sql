@@ -21,6 +21,8 @@
 --   read:documents    SELECT the tenant's documents
 --   write:documents   INSERT and UPDATE them
 --   delete:documents  DELETE them
+-- The policies enforce the scopes on every row; the PostgREST routes at the
+-- end make a request without the scope a 403 that names it.
 
 CREATE EXTENSION IF NOT EXISTS api_keys;
 
@@ -102,3 +104,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON app.documents TO web_anon;
 -- INSERT (the policy then checks it is its own) but never move a row.
 REVOKE INSERT, UPDATE ON app.documents FROM web_anon;
 GRANT INSERT (tenant, title, body), UPDATE (title, body) ON app.documents TO web_anon;
+
+-- Through PostgREST: the scope each request on /documents needs. Without
+-- it, api_keys.postgrest_pre_request() answers 403 insufficient_scope
+-- (naming the scope) before the query runs; the policies above still hold
+-- for anything the routes do not cover. GET also covers HEAD.
+INSERT INTO api_keys.postgrest_routes (method, path, required_scope) VALUES
+    ('GET',    '/documents', 'read:documents'),
+    ('POST',   '/documents', 'write:documents'),
+    ('PUT',    '/documents', 'write:documents'),
+    ('PATCH',  '/documents', 'write:documents'),
+    ('DELETE', '/documents', 'delete:documents');

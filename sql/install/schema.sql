@@ -1,11 +1,15 @@
 -- The extension's storage: the key table, the verification result type and
--- the administrative role. Runs first in the install script.
+-- the extension's roles. Runs first in the install script.
+
+-- Everything below runs as the installing superuser with search_path set
+-- to the extension's schema: until that schema is known to be the
+-- installer's own and empty, every name and operator here is qualified.
 
 -- Keys, owners, scopes and metadata are UTF-8 text: refuse other databases
 -- before anything is created.
 DO $$
 BEGIN
-    IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+    IF pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.<>) 'UTF8' THEN
         RAISE EXCEPTION 'api_keys needs a UTF8 database, not %', pg_catalog.getdatabaseencoding()
             USING ERRCODE = '0A000',
                   HINT = 'Create the database with ENCODING ''UTF8'' (TEMPLATE template0).';
@@ -13,12 +17,82 @@ BEGIN
 END
 $$;
 
--- api_keys_admin is cluster-wide: create it only when no earlier
--- CREATE EXTENSION (in this or another database) made it already.
+-- The schema must be the installing superuser's own, empty, and closed to
+-- CREATE by anyone else: a schema another role made (CREATE SCHEMA api_keys
+-- before CREATE EXTENSION) would let that role rename it and put a
+-- look-alike key table, function or operator in its place.
 DO $$
+DECLARE
+    schema_oid pg_catalog.oid := pg_catalog.to_regnamespace('api_keys')::pg_catalog.oid;
+    owner_name pg_catalog.text;
+    open_to pg_catalog.text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'api_keys_admin') THEN
+    SELECT r.rolname INTO owner_name
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.oid OPERATOR(pg_catalog.=) schema_oid;
+    IF owner_name OPERATOR(pg_catalog.<>) CURRENT_USER::pg_catalog.text THEN
+        RAISE EXCEPTION 'schema api_keys already exists and belongs to role "%"', owner_name
+            USING ERRCODE = '42501',
+                  HINT = 'The extension creates its schema itself. Drop the schema (or have '
+                         'the installing superuser own it, empty), then CREATE EXTENSION again.';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT a.grantee::pg_catalog.regrole::pg_catalog.text, ', ') INTO open_to
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+     WHERE n.oid OPERATOR(pg_catalog.=) schema_oid
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner;
+    IF open_to IS NOT NULL THEN
+        RAISE EXCEPTION 'schema api_keys lets others create objects in it (%)', open_to
+            USING ERRCODE = '42501',
+                  HINT = 'REVOKE CREATE ON SCHEMA api_keys FROM those roles, then CREATE EXTENSION again.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) schema_oid)
+       OR EXISTS (SELECT FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) schema_oid)
+    THEN
+        RAISE EXCEPTION 'schema api_keys is not empty'
+            USING ERRCODE = '42501',
+                  HINT = 'The extension creates its schema itself; drop the existing schema first.';
+    END IF;
+END
+$$;
+
+-- The extension's roles are cluster-wide: create each only when no earlier
+-- CREATE EXTENSION (in this or another database) made it already, and
+-- refuse to adopt one that can log in or holds more than a group role
+-- should. api_keys_admin may have members (that is its purpose: a DBA
+-- grants it); api_keys_worker, which the background workers run as, may
+-- not.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'api_keys_admin') THEN
         CREATE ROLE api_keys_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'api_keys_worker') THEN
+        CREATE ROLE api_keys_worker NOLOGIN;
+    END IF;
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) ANY ('{api_keys_admin,api_keys_worker}'::pg_catalog.name[])
+                AND (rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)
+    LOOP
+        RAISE EXCEPTION 'role "%" exists and can log in or has attributes a group role must not have', r.rolname
+            USING ERRCODE = '42501',
+                  HINT = 'ALTER ROLE it NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS (or drop it), then CREATE EXTENSION again.';
+    END LOOP;
+    IF EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('api_keys_worker')::pg_catalog.oid) THEN
+        RAISE EXCEPTION 'role "api_keys_worker" has members'
+            USING ERRCODE = '42501',
+                  HINT = 'Only the extension''s background workers act as api_keys_worker: REVOKE it from its members.';
     END IF;
 END
 $$;
@@ -46,6 +120,8 @@ CREATE TABLE api_keys.keys (
     webhook_url        text,                        -- where a worker delivers this key's events
     rate_limit         integer,                     -- requests per rate_window; NULL: unlimited
     rate_window        interval,
+    quota              bigint,                      -- valid verifications per quota_period; NULL: none
+    quota_period       text,                        -- 'day' or 'month' (UTC)
     -- How the key was made: 'native' (apikey_create, apikey_rotate) or
     -- 'imported' (apikey_import: a digest made elsewhere, any format).
     origin             text        NOT NULL DEFAULT 'native' CHECK (origin IN ('native', 'imported')),
@@ -56,7 +132,9 @@ CREATE TABLE api_keys.keys (
     CONSTRAINT keys_webhook_url_http CHECK (webhook_url ~* '^https?://'),
     CONSTRAINT keys_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
     CONSTRAINT keys_rate_limit_positive
-        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day')
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day'),
+    CONSTRAINT keys_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    CONSTRAINT keys_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month'))
 );
 CREATE UNIQUE INDEX keys_digest_idx ON api_keys.keys (digest);
 CREATE INDEX keys_owner_idx ON api_keys.keys (owner, created_at);
@@ -120,7 +198,7 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON api_keys.events
 
 -- What apikey_verify answers.
 -- Verifications per key, day (UTC) and answer code, moved here from shared
--- memory by the usage flusher (see api_keys.usage_databases). No secret.
+-- memory by the background workers. No secret.
 CREATE TABLE api_keys.usage (
     key_id uuid   NOT NULL,
     day    date   NOT NULL,
@@ -129,21 +207,6 @@ CREATE TABLE api_keys.usage (
     PRIMARY KEY (key_id, day, code)
 );
 SELECT pg_catalog.pg_extension_config_dump('api_keys.usage', '');
-
--- An owner's usage (every owner's when NULL), per key, day and code.
-CREATE FUNCTION api_keys.apikey_usage(owner text, since date DEFAULT NULL, until date DEFAULT NULL)
-RETURNS TABLE (day date, key_id uuid, name text, code text, count bigint)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT u.day, u.key_id, k.name, u.code, u.count
-      FROM api_keys.usage u
-      JOIN api_keys.keys k ON k.id = u.key_id
-     WHERE ($1 IS NULL OR k.owner = $1)
-       AND ($2 IS NULL OR u.day >= $2)
-       AND ($3 IS NULL OR u.day <= $3)
-     ORDER BY u.day, k.name, u.key_id, u.code
-$$;
 
 CREATE TYPE api_keys.verification AS (
     valid       boolean,
@@ -159,6 +222,27 @@ CREATE TYPE api_keys.verification AS (
     retry_after integer         -- rate_limited: seconds until a retry can succeed
 );
 
+-- Limits shared by all of an owner's keys, checked with each key's own: a
+-- rate limit and a quota of valid verifications per day or month. `id`
+-- names the owner's counters in shared memory. Configuration: dumped.
+CREATE TABLE api_keys.owner_limits (
+    owner        text        PRIMARY KEY CHECK (owner <> ''),
+    id           uuid        NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid(),
+    rate_limit   integer,
+    rate_window  interval,
+    quota        bigint,
+    quota_period text,
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT owner_limits_rate_limit_complete CHECK ((rate_limit IS NULL) = (rate_window IS NULL)),
+    CONSTRAINT owner_limits_rate_limit_positive
+        CHECK (rate_limit > 0 AND rate_window >= interval '1 second' AND rate_window <= interval '1 day'),
+    CONSTRAINT owner_limits_quota_complete CHECK ((quota IS NULL) = (quota_period IS NULL)),
+    CONSTRAINT owner_limits_quota_positive CHECK (quota > 0 AND quota_period IN ('day', 'month')),
+    CONSTRAINT owner_limits_something CHECK (rate_limit IS NOT NULL OR quota IS NOT NULL)
+);
+COMMENT ON TABLE api_keys.owner_limits IS
+    'Rate limits and quotas shared by all keys of an owner (api_keys.apikey_set_owner_limits).';
+SELECT pg_catalog.pg_extension_config_dump('api_keys.owner_limits', '');
 -- One key for apikey_import_many: the arguments of apikey_import. NULL
 -- fields take apikey_import's defaults. api_keys.imported_key(...) below
 -- makes one with named arguments.
@@ -175,6 +259,8 @@ CREATE TYPE api_keys.imported_key AS (
     webhook_url       text,
     rate_limit        integer,
     rate_window       interval,
+    quota             bigint,
+    quota_period      text,
     prefix            text,         -- the first characters of the key, shown by apikey_list
     created_at        timestamptz   -- when it was made elsewhere; NULL: now
 );
@@ -185,10 +271,11 @@ CREATE FUNCTION api_keys.imported_key(
     allowed_cidrs text[] DEFAULT NULL, environment text DEFAULT 'live',
     metadata jsonb DEFAULT '{}', rotation_interval interval DEFAULT NULL,
     webhook_url text DEFAULT NULL, rate_limit integer DEFAULT NULL,
-    rate_window interval DEFAULT NULL, prefix text DEFAULT NULL,
+    rate_window interval DEFAULT NULL, quota bigint DEFAULT NULL,
+    quota_period text DEFAULT NULL, prefix text DEFAULT NULL,
     created_at timestamptz DEFAULT NULL)
 RETURNS api_keys.imported_key
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)::api_keys.imported_key
+    SELECT ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)::api_keys.imported_key
 $$;

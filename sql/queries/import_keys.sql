@@ -1,8 +1,8 @@
--- Store imported keys, one per element of the arrays $1 .. $14 (owner,
+-- Store imported keys, one per element of the arrays $1 .. $16 (owner,
 -- name, digest, scopes and networks as array literals, expiry,
 -- environment, metadata, rotation interval, webhook, rate limit, window,
--- prefix, creation time; NULL creation: now), in their order, each with
--- its event $15 made by the acting role $16, and a NOTIFY of each event's
+-- quota, quota period, prefix, creation time; NULL creation: now), in
+-- their order, each with its event $17 made by the acting role $18, and a NOTIFY of each event's
 -- id. A digest stored already is skipped. Answers how many were stored and
 -- the first new key's id; when some were skipped (and only then), also the
 -- first skipped one's place in the arrays (from 1) and, when it was stored
@@ -16,31 +16,35 @@ WITH r AS (
                       pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::jsonb[]),
                       pg_catalog.unnest($9::interval[]), pg_catalog.unnest($10::text[]),
                       pg_catalog.unnest($11::int4[]), pg_catalog.unnest($12::interval[]),
-                      pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::timestamptz[]))
+                      pg_catalog.unnest($13::int8[]), pg_catalog.unnest($14::text[]),
+                      pg_catalog.unnest($15::text[]), pg_catalog.unnest($16::timestamptz[]))
            AS r (owner, name, digest, scopes, expires_at, allowed_cidrs, environment, metadata,
-                 rotation_interval, webhook_url, rate_limit, rate_window, prefix, created_at)),
+                 rotation_interval, webhook_url, rate_limit, rate_window, quota, quota_period,
+                 prefix, created_at)),
 k AS (
     INSERT INTO api_keys.keys
            (digest, prefix, owner, name, scopes, allowed_cidrs, environment, metadata,
             created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window,
-            origin)
+            quota, quota_period, origin)
     SELECT digest, prefix, owner, name, scopes::text[], allowed_cidrs::text[], environment,
            metadata, COALESCE(created_at, pg_catalog.now()), expires_at, rotation_interval,
-           webhook_url, rate_limit, rate_window, 'imported'
+           webhook_url, rate_limit, rate_window, quota, quota_period, 'imported'
       FROM r
         ON CONFLICT (digest) DO NOTHING
     RETURNING id, digest, owner, name, prefix, scopes, allowed_cidrs, environment, metadata,
-              created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window),
+              created_at, expires_at, rotation_interval, webhook_url, rate_limit, rate_window,
+              quota, quota_period),
 e AS (
     INSERT INTO api_keys.events (action, key_id, owner, session_role, acting_role, changes,
                                  name, prefix, expires_at, next_rotation_at, webhook_url)
-    SELECT $15, id, owner, session_user, $16,
+    SELECT $17, id, owner, session_user, $18,
            pg_catalog.jsonb_build_object(
                'origin', 'imported', 'name', name, 'prefix', prefix, 'scopes', scopes,
                'allowed_cidrs', allowed_cidrs, 'environment', environment, 'metadata', metadata,
                'created_at', created_at, 'expires_at', expires_at,
                'rotation_interval', rotation_interval, 'webhook_url', webhook_url,
-               'rate_limit', rate_limit, 'rate_window', rate_window),
+               'rate_limit', rate_limit, 'rate_window', rate_window,
+               'quota', quota, 'quota_period', quota_period),
            name, prefix, expires_at, created_at + rotation_interval, webhook_url
       FROM k
     RETURNING id),

@@ -5,7 +5,7 @@
 SELECT id, name, prefix, scopes, allowed_cidrs, environment, metadata, status,
        created_at, expires_at, last_used_at, revoked_at, replaced_by_key_id, grace_expires_at,
        rotation_interval, created_at + rotation_interval, webhook_url, rate_limit, rate_window,
-       origin
+       quota, quota_period, origin
   FROM (SELECT k.*,
                CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
                     WHEN (k.expires_at <= pg_catalog.now()

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use api_keys_core::quota::Period;
 use api_keys_core::scope::{self, Scope};
 use api_keys_core::{cidr, digest as key_digest, interval, key, lifecycle};
 use pgrx::callconv::{Arg, ArgAbi};
@@ -13,7 +14,7 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, PgTupleDesc, Uuid};
 
 use crate::error::{warn, Error, Result};
-use crate::runtime::{ratelimit, xact};
+use crate::runtime::{quota, ratelimit, xact};
 
 /// Longest owner or name accepted, in bytes.
 const MAX_TEXT_LEN: usize = 1024;
@@ -181,14 +182,46 @@ pub fn rate_limit(
     }
     match limit {
         Some(n) if n < 0 => Err(Error::invalid(format!("rate_limit {n} is negative"))),
+        Some(n) if n > MAX_RATE_LIMIT => Err(Error::invalid(format!(
+            "rate_limit {n} is more than {MAX_RATE_LIMIT} per window"
+        ))),
         Some(0) => Ok((None, None)),
         Some(n) => {
             if !ratelimit::available() {
-                return Err(Error::RateLimitsUnavailable);
+                return Err(Error::NeedsPreload("rate limits"));
             }
             Ok((Some(n), window))
         }
         None => Ok((None, window)),
+    }
+}
+
+/// The most requests a rate limit may allow per window.
+const MAX_RATE_LIMIT: i32 = 1_000_000_000;
+
+/// The most verifications a quota may allow per period.
+const MAX_QUOTA: i64 = 1_000_000_000_000_000;
+
+/// A quota: `quota` valid verifications per `period` (`day` or `month`,
+/// UTC; the period as given: creation defaults it to `month`, an update
+/// keeps the key's). `quota` 0 (in an update) removes the quota.
+pub fn quota(quota: Option<i64>, period: Option<&str>) -> Result<(Option<i64>, Option<Period>)> {
+    let period = period
+        .map(|p| Period::parse(p).map_err(|e| Error::invalid(e.to_string())))
+        .transpose()?;
+    match quota {
+        Some(n) if n < 0 => Err(Error::invalid(format!("quota {n} is negative"))),
+        Some(n) if n > MAX_QUOTA => Err(Error::invalid(format!(
+            "quota {n} is more than {MAX_QUOTA} per period"
+        ))),
+        Some(0) => Ok((None, None)),
+        Some(n) => {
+            if !quota::available() {
+                return Err(Error::NeedsPreload("quotas"));
+            }
+            Ok((Some(n), period))
+        }
+        None => Ok((None, period)),
     }
 }
 
@@ -227,14 +260,69 @@ pub fn required_scope(required: Option<&str>) -> Result<Option<Scope>> {
         .transpose()
 }
 
-/// The address part of an `inet` value (`10.1.2.3/24` → `10.1.2.3`).
-pub fn client_ip(ip: Option<&pgrx::Inet>) -> Result<Option<IpAddr>> {
-    let Some(ip) = ip else { return Ok(None) };
-    let text = ip.0.as_str();
-    let addr = text.split('/').next().unwrap_or(text);
-    addr.parse::<IpAddr>()
-        .map(Some)
-        .map_err(|_| Error::invalid(format!("invalid client address \"{text}\"")))
+/// A `client_ip inet` argument: the address part of the value (`10.1.2.3/24`
+/// → `10.1.2.3`), read from the value's bytes rather than through its text
+/// (pgrx's `Inet` prints it with `inet_out`: most of a verification's
+/// argument handling).
+pub struct ClientAddr(pub IpAddr);
+
+pgrx::impl_sql_translatable!(ClientAddr, arg_only = "inet");
+
+/// `family` of an `inet` value (`utils/inet.h`): `AF_INET`, and one more
+/// for IPv6 (PostgreSQL's own numbering, the same on every platform).
+const PGSQL_AF_INET: u8 = 2;
+const PGSQL_AF_INET6: u8 = PGSQL_AF_INET + 1;
+
+impl FromDatum for ClientAddr {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: a non-NULL inet datum: a varlena (maybe with a 1-byte
+        // header, never toasted out of line at this size) holding
+        // `inet_struct { family, bits, ipaddr[16] }`; only as many bytes
+        // as its length says are read.
+        unsafe {
+            let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr()) as *const u8;
+            let (header, len) = if *v & 0x01 == 0x01 {
+                (1, (*v >> 1) as usize)
+            } else {
+                (4, (v as *const u32).read_unaligned() as usize >> 2)
+            };
+            let body = std::slice::from_raw_parts(v.add(header), len.saturating_sub(header));
+            match body {
+                [PGSQL_AF_INET, _, a, b, c, d, ..] => {
+                    Some(ClientAddr(IpAddr::from([*a, *b, *c, *d])))
+                }
+                [PGSQL_AF_INET6, _, rest @ ..] if rest.len() >= 16 => {
+                    let bytes: [u8; 16] = rest[..16].try_into().expect("16 bytes");
+                    Some(ClientAddr(IpAddr::from(bytes)))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+// SAFETY: read through `FromDatum`; NULL is answered before the datum is.
+unsafe impl<'fcx> ArgAbi<'fcx> for ClientAddr {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        // SAFETY: pgrx's wrapper passes a non-NULL inet argument here.
+        let addr = unsafe { arg.unbox_arg_using_from_datum::<ClientAddr>() };
+        addr.expect("an inet value holds an IPv4 or IPv6 address")
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        if arg.is_null() {
+            return Nullable::Null;
+        }
+        // SAFETY: as above.
+        Nullable::Valid(unsafe { Self::unbox_arg_unchecked(arg) })
+    }
 }
 
 /// A `metadata jsonb` argument taken as its JSON text rather than through
@@ -389,12 +477,14 @@ pub struct ImportedKeyFields {
     pub webhook_url: Option<String>,
     pub rate_limit: Option<i32>,
     pub rate_window: Option<Interval>,
+    pub quota: Option<i64>,
+    pub quota_period: Option<String>,
     pub prefix: Option<String>,
     pub created_at: Option<TimestampWithTimeZone>,
 }
 
 /// The field types of `api_keys.imported_key`, in order.
-const IMPORTED_KEY_FIELDS: [pg_sys::Oid; 14] = [
+const IMPORTED_KEY_FIELDS: [pg_sys::Oid; 16] = [
     pg_sys::TEXTOID,
     pg_sys::TEXTOID,
     pg_sys::BYTEAOID,
@@ -407,6 +497,8 @@ const IMPORTED_KEY_FIELDS: [pg_sys::Oid; 14] = [
     pg_sys::TEXTOID,
     pg_sys::INT4OID,
     pg_sys::INTERVALOID,
+    pg_sys::INT8OID,
+    pg_sys::TEXTOID,
     pg_sys::TEXTOID,
     pg_sys::TIMESTAMPTZOID,
 ];
@@ -455,7 +547,7 @@ impl ImportedKeyArray {
         // function's signature says so); it is detoasted before it is read,
         // its element type's descriptor is checked against the fields read
         // below, every element is deformed with that descriptor into arrays
-        // of its 14 attributes, and each value is converted by the type the
+        // of its 16 attributes, and each value is converted by the type the
         // check guarantees. Everything allocated lives in the function's
         // memory context.
         unsafe {
@@ -529,8 +621,10 @@ impl ImportedKeyArray {
                     webhook_url: String::from_datum(v(9).0, v(9).1),
                     rate_limit: i32::from_datum(v(10).0, v(10).1),
                     rate_window: Interval::from_datum(v(11).0, v(11).1),
-                    prefix: String::from_datum(v(12).0, v(12).1),
-                    created_at: TimestampWithTimeZone::from_datum(v(13).0, v(13).1),
+                    quota: i64::from_datum(v(12).0, v(12).1),
+                    quota_period: String::from_datum(v(13).0, v(13).1),
+                    prefix: String::from_datum(v(14).0, v(14).1),
+                    created_at: TimestampWithTimeZone::from_datum(v(15).0, v(15).1),
                 };
                 f(i + 1, Some(fields))?;
             }

@@ -16,16 +16,16 @@ thread_local! {
 }
 
 /// `apikey_authenticate`: verify, and make the key the transaction's
-/// context; 28000 with the verification code when it is not valid.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
+/// context; 28000 with the verification code when it is not valid. Not
+/// SECURITY DEFINER, for the reasons given in [`crate::api::verify`].
+#[pg_extern(volatile, parallel_unsafe)]
 fn apikey_authenticate(
     key: Option<&str>,
-    client_ip: default!(Option<pgrx::Inet>, "NULL"),
+    client_ip: default!(Option<args::ClientAddr>, "NULL"),
     required_scope: default!(Option<&str>, "NULL"),
 ) -> Result<pgrx::Uuid, ErrorReport> {
     let required = args::required_scope(required_scope)?;
-    let ip = args::client_ip(client_ip.as_ref())?;
+    let ip = client_ip.map(|a| a.0);
     Ok(context::authenticate(key, ip, required.as_ref())?)
 }
 

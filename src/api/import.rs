@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use api_keys_core::quota::Period;
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -34,6 +35,8 @@ struct Batch {
     webhook_urls: Vec<Option<String>>,
     rate_limits: Vec<Option<i32>>,
     rate_windows: Vec<Option<Interval>>,
+    quotas: Vec<Option<i64>>,
+    quota_periods: Vec<Option<&'static str>>,
     prefixes: Vec<String>,
     created_at: Vec<Option<TimestampWithTimeZone>>,
     /// Where each digest first appears (from 1), to refuse it twice.
@@ -74,6 +77,8 @@ impl Batch {
         let (rate_limit, rate_window) =
             args::rate_limit(f.rate_limit, f.rate_window).map_err(at)?;
         let rate_window = rate_limit.map(|_| rate_window.unwrap_or_else(args::default_rate_window));
+        let (quota, quota_period) = args::quota(f.quota, f.quota_period.as_deref()).map_err(at)?;
+        let quota_period = quota.map(|_| quota_period.unwrap_or(Period::Month).as_str());
         let prefix = args::shown_prefix(f.prefix.as_deref(), &digest).map_err(at)?;
         let created_at = args::created_at(f.created_at).map_err(at)?;
         let place = self.owners.len() + 1;
@@ -98,6 +103,8 @@ impl Batch {
         self.webhook_urls.push(webhook_url.map(str::to_string));
         self.rate_limits.push(rate_limit);
         self.rate_windows.push(rate_window);
+        self.quotas.push(quota);
+        self.quota_periods.push(quota_period);
         self.prefixes.push(prefix);
         self.created_at.push(created_at);
         Ok(())
@@ -112,7 +119,7 @@ impl Batch {
             return Ok((0, None));
         }
         Spi::connect_mut(|client| {
-            let args: [DatumWithOid; 16] = [
+            let args: [DatumWithOid; 18] = [
                 self.owners.into(),
                 self.names.into(),
                 self.digests.into(),
@@ -125,6 +132,8 @@ impl Batch {
                 self.webhook_urls.into(),
                 self.rate_limits.into(),
                 self.rate_windows.into(),
+                self.quotas.into(),
+                self.quota_periods.into(),
                 self.prefixes.into(),
                 self.created_at.into(),
                 Action::Imported.as_str().into(),
@@ -166,6 +175,8 @@ fn apikey_import(
     webhook_url: default!(Option<&str>, "NULL"),
     rate_limit: default!(Option<i32>, "NULL"),
     rate_window: default!(Option<Interval>, "NULL"),
+    quota: default!(Option<i64>, "NULL"),
+    quota_period: default!(Option<&str>, "NULL"),
     prefix: default!(Option<&str>, "NULL"),
     created_at: default!(Option<TimestampWithTimeZone>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
@@ -186,6 +197,8 @@ fn apikey_import(
             webhook_url: webhook_url.map(str::to_string),
             rate_limit,
             rate_window,
+            quota,
+            quota_period: quota_period.map(str::to_string),
             prefix: prefix.map(str::to_string),
             created_at,
         },

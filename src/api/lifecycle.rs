@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{JsonB, Uuid};
 
-use crate::api::{args, forbid_management};
+use crate::api::{args, forbid_key_context, forbid_management};
 use crate::error::{Error, Result};
 use crate::runtime::events::{self, Action};
 use crate::runtime::storage::{self, Stmt};
@@ -51,6 +51,7 @@ fn due(
 }
 
 fn due_rows(stmt: Stmt, within: Option<Interval>) -> Result<TableIterator<'static, DueRow>> {
+    forbid_key_context()?;
     let within = args::window("within", within)?;
     let rows = Spi::connect(|client| due(client, stmt, within, false))?;
     Ok(TableIterator::new(rows.into_iter().map(|(row, _)| row)))
@@ -162,6 +163,7 @@ fn apikey_history(
     >,
     ErrorReport,
 > {
+    forbid_key_context()?;
     let rows = Spi::connect(|client| {
         let args: [DatumWithOid; 2] = [owner.into(), since.into()];
         let table = storage::run(client, Stmt::History, &args)?;

@@ -6,10 +6,10 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
-use crate::api::args;
+use crate::api::{args, forbid_key_context};
 use crate::error::Error;
-use crate::runtime::key_lookup;
 use crate::runtime::storage::{self, Stmt};
+use crate::runtime::{key_lookup, usage};
 
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
@@ -40,23 +40,29 @@ fn apikey_list(
             name!(webhook_url, Option<String>),
             name!(rate_limit, Option<i32>),
             name!(rate_window, Option<Interval>),
+            name!(quota, Option<i64>),
+            name!(quota_period, Option<String>),
             name!(origin, String),
         ),
     >,
     ErrorReport,
 > {
+    forbid_key_context()?;
     // 0.1.0's apikey_list (fewer columns) calls this symbol too.
     if !key_lookup::schema_is_current()? {
         return Err(Error::SchemaOutdated.into());
     }
+    // Uses not stored yet are in shared memory: show the later time.
+    let pending = usage::pending_last_uses();
     let status = args::status(status)?;
     let rows = Spi::connect(|client| {
         let args: [DatumWithOid; 3] = [owner.into(), status.into(), search.into()];
         let table = storage::run(client, Stmt::ListKeys, &args)?;
         let mut rows = Vec::with_capacity(table.len());
         for r in table {
+            let id = r.get::<Uuid>(1)?.expect("id");
             rows.push((
-                r.get::<Uuid>(1)?.expect("id"),
+                id,
                 r.get::<String>(2)?.unwrap_or_default(),
                 r.get::<String>(3)?.unwrap_or_default(),
                 r.get::<Vec<String>>(4)?.unwrap_or_default(),
@@ -66,7 +72,7 @@ fn apikey_list(
                 r.get::<String>(8)?.unwrap_or_default(),
                 r.get::<TimestampWithTimeZone>(9)?.expect("created_at"),
                 r.get::<TimestampWithTimeZone>(10)?,
-                r.get::<TimestampWithTimeZone>(11)?,
+                latest(r.get::<TimestampWithTimeZone>(11)?, pending.get(&id)),
                 r.get::<TimestampWithTimeZone>(12)?,
                 r.get::<Uuid>(13)?,
                 r.get::<TimestampWithTimeZone>(14)?,
@@ -75,10 +81,25 @@ fn apikey_list(
                 r.get::<String>(17)?,
                 r.get::<i32>(18)?,
                 r.get::<Interval>(19)?,
-                r.get::<String>(20)?.unwrap_or_default(),
+                r.get::<i64>(20)?,
+                r.get::<String>(21)?,
+                r.get::<String>(22)?.unwrap_or_default(),
             ));
         }
         Ok::<_, Error>(rows)
     })?;
     Ok(TableIterator::new(rows))
+}
+
+/// The later of a stored time and an unstored one (microseconds since
+/// 2000-01-01).
+fn latest(
+    stored: Option<TimestampWithTimeZone>,
+    pending: Option<&i64>,
+) -> Option<TimestampWithTimeZone> {
+    let pending = pending.and_then(|at| TimestampWithTimeZone::try_from(*at).ok());
+    match (stored, pending) {
+        (Some(s), Some(p)) => Some(if i64::from(p) > i64::from(s) { p } else { s }),
+        (s, p) => s.or(p),
+    }
 }

@@ -12,7 +12,10 @@
 //! - [`context`] — `apikey_authenticate` and the accessors for RLS;
 //! - [`postgrest`] — the PostgREST pre-request hook's body;
 //! - [`lifecycle`] — keys due for rotation or expiring, announcements,
-//!   history.
+//!   history;
+//! - [`usage`] — `apikey_usage`;
+//! - [`owner_limits`] — limits an owner's keys share, quotas' use, an
+//!   owner's usage.
 
 // pgrx raises the `ErrorReport` a `#[pg_extern]` returns; that is the way
 // to give an error its SQLSTATE, so its size is not worth boxing. And pgrx
@@ -26,10 +29,12 @@ pub mod import;
 pub mod leaked;
 pub mod lifecycle;
 pub mod list;
+pub mod owner_limits;
 pub mod postgrest;
 pub mod revoke;
 pub mod rotate;
 pub mod update;
+pub mod usage;
 pub mod verify;
 
 use api_keys_core::{digest, key};
@@ -38,13 +43,22 @@ use crate::error::{Error, Result};
 use crate::runtime::{context as request_context, key_lookup, pepper, xact};
 use crate::settings;
 
+/// Reading what the administrators read (keys, events, usage) is refused
+/// inside a key-authenticated transaction (42501): a key's holder must not
+/// see other owners' keys through a role that happens to hold
+/// api_keys_admin.
+fn forbid_key_context() -> Result<()> {
+    if request_context::current().is_some() {
+        return Err(Error::ManagementFromKey);
+    }
+    Ok(())
+}
+
 /// Key management is refused inside a key-authenticated transaction (42501),
 /// on an older release's schema (55000), and where nothing can be written
 /// (25006).
 fn forbid_management() -> Result<()> {
-    if request_context::current().is_some() {
-        return Err(Error::ManagementFromKey);
-    }
+    forbid_key_context()?;
     if !key_lookup::schema_is_current()? {
         return Err(Error::SchemaOutdated);
     }
@@ -56,6 +70,11 @@ fn forbid_management() -> Result<()> {
 fn new_key(environment: &str) -> Result<key::NewKey> {
     let mut new = key::generate(&settings::brand(), environment)
         .map_err(|e| Error::invalid(e.to_string()))?;
-    new.digest = pepper::with_peppers(|peppers| digest::for_storage(peppers, &new.key))?;
+    // `generate` gave the plain SHA-256: only a pepper changes it.
+    pepper::with_peppers(|peppers| {
+        if !peppers.is_empty() {
+            new.digest = digest::for_storage(peppers, &new.key);
+        }
+    })?;
     Ok(new)
 }

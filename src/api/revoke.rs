@@ -1,5 +1,6 @@
 //! `apikey_revoke`: permanent, effective at commit.
 
+use pgrx::callbacks::{register_xact_callback, PgXactCallbackEvent};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -9,6 +10,7 @@ use crate::api::{args, forbid_management};
 use crate::error::Error;
 use crate::runtime::events::{self, Action};
 use crate::runtime::storage::{self, Stmt};
+use crate::runtime::{ratelimit, usage};
 
 /// true when the key was not revoked before and is now; false when it is
 /// unknown or already revoked. A rotation grace still running ends now.
@@ -22,6 +24,11 @@ fn apikey_revoke(key_id: Option<Uuid>) -> Result<bool, ErrorReport> {
         let revoked = !storage::run(client, Stmt::RevokeKey, &args)?.is_empty();
         if revoked {
             events::record(client, Action::Revoked, key_id, serde_json::json!({}))?;
+            // The key's rate-limit slot is free once the revocation commits.
+            let db = usage::this_database();
+            register_xact_callback(PgXactCallbackEvent::Commit, move || {
+                ratelimit::forget(db, key_id.as_bytes())
+            });
         }
         Ok::<_, Error>(revoked)
     })?;

@@ -21,7 +21,7 @@ use crate::upgrade::Arity;
 #[search_path(pg_catalog, pg_temp)]
 fn apikey_update(
     // Refuses the call of 0.1.0's definition (6 arguments): see upgrade.rs.
-    _arity: Arity<10>,
+    _arity: Arity<12>,
     key_id: Option<Uuid>,
     name: default!(Option<&str>, "NULL"),
     scopes: default!(Option<Vec<Option<String>>>, "NULL"),
@@ -32,6 +32,8 @@ fn apikey_update(
     webhook_url: default!(Option<&str>, "NULL"),
     rate_limit: default!(Option<i32>, "NULL"),
     rate_window: default!(Option<Interval>, "NULL"),
+    quota: default!(Option<i64>, "NULL"),
+    quota_period: default!(Option<&str>, "NULL"),
 ) -> Result<bool, ErrorReport> {
     forbid_management()?;
     let key_id = args::key_id(key_id)?;
@@ -50,6 +52,9 @@ fn apikey_update(
     let webhook_url = args::webhook_url(webhook_url)?;
     let change_limit = rate_limit.is_some();
     let (rate_limit, rate_window) = args::rate_limit(rate_limit, rate_window)?;
+    let change_quota = quota.is_some();
+    let (quota, quota_period) = args::quota(quota, quota_period)?;
+    let quota_period = quota_period.map(|p| p.as_str());
 
     let mut changes = serde_json::Map::new();
     if let Some(n) = name {
@@ -79,9 +84,15 @@ fn apikey_update(
     if rate_window.is_some() {
         changes.insert("rate_window".into(), shown(&rate_window));
     }
+    if change_quota {
+        changes.insert("quota".into(), serde_json::json!(quota));
+    }
+    if quota_period.is_some() {
+        changes.insert("quota_period".into(), serde_json::json!(quota_period));
+    }
 
     let updated = Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 16] = [
+        let args: [DatumWithOid; 19] = [
             key_id.into(),
             name.into(),
             scopes.into(),
@@ -98,6 +109,9 @@ fn apikey_update(
             rate_limit.into(),
             rate_window.into(),
             args::default_rate_window().into(),
+            change_quota.into(),
+            quota.into(),
+            quota_period.into(),
         ];
         let updated = !storage::run(client, Stmt::UpdateKey, &args)?.is_empty();
         if updated {

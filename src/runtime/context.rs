@@ -25,7 +25,7 @@ use pgrx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::runtime::verification::{self, Identity};
+use crate::runtime::verification::{self, Identity, Verdict};
 use crate::settings::{set_check_detail, set_check_message};
 
 const SETTING: &CStr = c"api_keys.current_key";
@@ -197,4 +197,19 @@ pub fn authenticate(
             retry_after: verdict.retry_after,
         }),
     }
+}
+
+/// Verify `key` and, when it is valid, make it this transaction's context;
+/// the verdict either way, for callers that answer a refusal themselves
+/// (the PostgREST hook).
+pub fn authenticate_verdict(
+    key: Option<&str>,
+    client_ip: Option<IpAddr>,
+    required: Option<&Scope>,
+) -> Result<Verdict> {
+    let verdict = verification::verify(key, required, client_ip, true)?;
+    if let Some(identity) = &verdict.identity {
+        establish(identity);
+    }
+    Ok(verdict)
 }

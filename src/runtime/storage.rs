@@ -2,7 +2,9 @@
 //! text lives in `sql/queries/`, one file per statement named for what it
 //! does; each is prepared once per backend and kept (plancache re-plans it
 //! when a table changes, for example after the extension is re-created).
-//! Verification's read goes around SPI: [`crate::runtime::key_lookup`].
+//! Verification's read goes around SPI: [`crate::runtime::key_lookup`];
+//! so do the rows key creation writes, where the tables allow it
+//! ([`crate::runtime::direct_insert`]).
 //!
 //! All names are schema-qualified: the functions that call into here are
 //! SECURITY DEFINER with `search_path = pg_catalog, pg_temp`.
@@ -30,8 +32,20 @@ pub enum Stmt {
     KeysExpiring,
     LockAnnouncements,
     History,
-    UsageTableExists,
+    UsageOfOwner,
     FlushUsage,
+    FlushLastUsed,
+    ExtensionVersion,
+    ExtensionMembers,
+    PostgrestRoutes,
+    LockOwnerLimits,
+    UpsertOwnerLimits,
+    DeleteOwnerLimits,
+    ListOwnerLimits,
+    ValidUsesOfKey,
+    ValidUsesOfOwner,
+    KeysWithQuotas,
+    UsageOfOwnerByDay,
     ImportKeys,
     RevokeLeaked,
 }
@@ -60,8 +74,20 @@ impl Stmt {
             Stmt::KeysExpiring => query!("keys_expiring"),
             Stmt::LockAnnouncements => query!("lock_announcements"),
             Stmt::History => query!("history"),
-            Stmt::UsageTableExists => query!("usage_table_exists"),
+            Stmt::UsageOfOwner => query!("usage_of_owner"),
             Stmt::FlushUsage => query!("flush_usage"),
+            Stmt::FlushLastUsed => query!("flush_last_used"),
+            Stmt::ExtensionVersion => query!("extension_version"),
+            Stmt::ExtensionMembers => query!("extension_members"),
+            Stmt::PostgrestRoutes => query!("postgrest_routes"),
+            Stmt::LockOwnerLimits => query!("lock_owner_limits"),
+            Stmt::UpsertOwnerLimits => query!("upsert_owner_limits"),
+            Stmt::DeleteOwnerLimits => query!("delete_owner_limits"),
+            Stmt::ListOwnerLimits => query!("list_owner_limits"),
+            Stmt::ValidUsesOfKey => query!("valid_uses_of_key"),
+            Stmt::ValidUsesOfOwner => query!("valid_uses_of_owner"),
+            Stmt::KeysWithQuotas => query!("keys_with_quotas"),
+            Stmt::UsageOfOwnerByDay => query!("usage_of_owner_by_day"),
             Stmt::ImportKeys => query!("import_keys"),
             Stmt::RevokeLeaked => query!("revoke_leaked"),
         }
@@ -86,6 +112,8 @@ impl Stmt {
                 TEXTOID,
                 INT4OID,
                 INTERVALOID,
+                INT8OID,
+                TEXTOID,
             ],
             Stmt::RecordEvent => &[TEXTOID, UUIDOID, JSONBOID, TEXTOID],
             Stmt::InsertSuccessor => &[UUIDOID, BYTEAOID, TEXTOID],
@@ -107,12 +135,27 @@ impl Stmt {
                 INT4OID,
                 INTERVALOID,
                 INTERVALOID,
+                BOOLOID,
+                INT8OID,
+                TEXTOID,
             ],
             Stmt::ListKeys => &[TEXTOID, TEXTOID, TEXTOID],
             Stmt::KeysDueForRotation | Stmt::KeysExpiring => &[INTERVALOID, BOOLOID],
-            Stmt::LockAnnouncements | Stmt::UsageTableExists => &[],
+            Stmt::LockAnnouncements => &[],
             Stmt::History => &[TEXTOID, TIMESTAMPTZOID],
+            Stmt::UsageOfOwner => &[TEXTOID, DATEOID, DATEOID],
             Stmt::FlushUsage => &[UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID],
+            Stmt::FlushLastUsed => &[UUIDARRAYOID, TIMESTAMPTZARRAYOID, INTERVALOID],
+            Stmt::ExtensionVersion | Stmt::ExtensionMembers => &[OIDOID],
+            Stmt::PostgrestRoutes => &[TEXTARRAYOID],
+            Stmt::LockOwnerLimits
+            | Stmt::DeleteOwnerLimits
+            | Stmt::ListOwnerLimits
+            | Stmt::KeysWithQuotas => &[TEXTOID],
+            Stmt::UpsertOwnerLimits => &[TEXTOID, INT4OID, INTERVALOID, INT8OID, TEXTOID],
+            Stmt::ValidUsesOfKey => &[UUIDOID, DATEOID],
+            Stmt::ValidUsesOfOwner => &[TEXTOID, DATEOID],
+            Stmt::UsageOfOwnerByDay => &[TEXTOID, DATEOID, DATEOID],
             Stmt::ImportKeys => &[
                 TEXTARRAYOID,
                 TEXTARRAYOID,
@@ -126,6 +169,8 @@ impl Stmt {
                 TEXTARRAYOID,
                 INT4ARRAYOID,
                 INTERVALARRAYOID,
+                INT8ARRAYOID,
+                TEXTARRAYOID,
                 TEXTARRAYOID,
                 TIMESTAMPTZARRAYOID,
                 TEXTOID,

@@ -5,19 +5,18 @@
 
 use std::net::IpAddr;
 
-use api_keys_core::cidr;
 use api_keys_core::code::Code;
-use api_keys_core::ratelimit::Decision;
-use api_keys_core::scope::{self, Scope};
+use api_keys_core::http::Policy;
+use api_keys_core::scope::Scope;
 use pgrx::datum::DatumWithOid;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::prelude::*;
 use pgrx::AllocatedByRust;
 
 use crate::error::{Error, Result};
-use crate::runtime::key_lookup::{self, KeyRow};
+use crate::runtime::key_lookup::{self, Limited};
 use crate::runtime::storage::Stmt;
-use crate::runtime::{presented, ratelimit, storage, usage, xact};
+use crate::runtime::{catalog, limits, presented, privilege, storage, usage, xact};
 use crate::settings;
 
 /// Who a valid key is: what the request context keeps.
@@ -36,6 +35,9 @@ pub struct Verdict {
     pub identity: Option<Identity>,
     /// For `rate_limited`: seconds until a retry can succeed.
     pub retry_after: Option<u32>,
+    /// Every rate limit and quota the request was counted against, for the
+    /// RateLimit header fields.
+    pub policies: Vec<Policy<'static>>,
 }
 
 /// Verify `candidate`, answering for a bad key rather than raising. Raises
@@ -58,16 +60,13 @@ pub fn verify(
         let Some(k) = found else {
             return Ok((without_key(Code::NotFound)?, None));
         };
-        // Converted once, and only when a scope is asked for or the
-        // caller wants the identity.
-        let granted = (required.is_some() || want_identity).then(|| k.scopes());
         let code = if k.is_revoked() {
             Code::Revoked
         } else if k.has_expired(now) {
             Code::Expired
-        } else if !network_allows(k.allowed_cidrs(), client_ip) {
+        } else if !k.network_allows(client_ip) {
             Code::IpNotAllowed
-        } else if !scope_allows(granted.as_deref().unwrap_or_default(), required) {
+        } else if required.is_some_and(|r| !k.scopes_cover(r)) {
             Code::InsufficientScope
         } else {
             Code::Valid
@@ -75,41 +74,54 @@ pub fn verify(
         let key_id = k.key_id();
         // Counted last, so only requests that would succeed use the budget.
         let limited = if code == Code::Valid {
-            rate_limit(k, &key_id)?
+            limits::apply(&key_id, &k.owner(), k.limits())?
         } else {
-            None
+            limits::Outcome::default()
         };
-        let code = match limited {
-            Some(d) if !d.admitted => Code::RateLimited,
-            _ => code,
-        };
-        usage::count(key_id.as_bytes(), code);
-
-        let identity = (want_identity && code == Code::Valid).then(|| Identity {
-            key_id,
-            owner: k.owner(),
-            scopes: granted.unwrap_or_default(),
-        });
+        let code = limited.refused.unwrap_or(code);
+        let track = code == Code::Valid && resolution >= 0;
+        // Without the preloaded library nothing is recorded in shared
+        // memory: a use is then written to the row, once per resolution.
         let touch_due = match k.last_used_at() {
             None => true,
             Some(t) => t <= now - i64::from(resolution.max(0)) * 1_000_000,
         };
-        let touch = (code == Code::Valid && resolution >= 0 && touch_due).then_some(key_id);
+        let recorded = usage::record(key_id.as_bytes(), code, track);
+        let touch = (track && !recorded && touch_due).then_some(key_id);
+
+        let identity = (want_identity && code == Code::Valid).then(|| Identity {
+            key_id,
+            owner: k.owner(),
+            scopes: k.scopes(),
+        });
         let verdict = Verdict {
             code,
-            // Formed (copied) while the row is still readable.
-            row: k.answer(code, limited)?,
+            // Formed (copied) while the row is still readable. A revoked or
+            // expired key tells its holder whose it was, nothing more.
+            row: k.answer(
+                code,
+                Limited {
+                    remaining: limited.remaining,
+                    retry_after: limited.retry_after,
+                },
+                !matches!(code, Code::Revoked | Code::Expired),
+            )?,
             identity,
-            retry_after: limited.filter(|d| !d.admitted).map(|d| d.retry_after_secs),
+            retry_after: limited.retry_after,
+            policies: limited.policies,
         };
         Ok::<_, Error>((verdict, touch))
     })??;
 
     if let Some(id) = touch {
         if xact::can_update_in_passing() {
-            Spi::connect_mut(|client| {
-                let args: [DatumWithOid; 1] = [id.into()];
-                storage::run(client, Stmt::TouchLastUsed, &args).map(|_| ())
+            catalog::check_names()?;
+            let owner = catalog::members()?.owner;
+            privilege::run_as(owner, || {
+                Spi::connect_mut(|client| {
+                    let args: [DatumWithOid; 1] = [id.into()];
+                    storage::run(client, Stmt::TouchLastUsed, &args).map(|_| ())
+                })
             })?;
         }
     }
@@ -123,35 +135,6 @@ fn without_key(code: Code) -> Result<Verdict> {
         row: key_lookup::answer_without_key(code)?,
         identity: None,
         retry_after: None,
+        policies: Vec::new(),
     })
-}
-
-/// The rate limiter's decision for a key with a limit (None: no limit).
-/// A limit without the preloaded library is refused loudly, never ignored.
-fn rate_limit(k: &KeyRow, key_id: &pgrx::Uuid) -> Result<Option<Decision>> {
-    let Some((limit, window_ms)) = k.rate_limit() else {
-        return Ok(None);
-    };
-    ratelimit::admit(key_id.as_bytes(), limit.max(0) as u32, window_ms)
-        .map(Some)
-        .ok_or(Error::RateLimitsUnavailable)
-}
-
-fn network_allows(allowed: Option<Vec<String>>, client_ip: Option<IpAddr>) -> bool {
-    let Some(allowed) = allowed else {
-        return true; // NULL: any address
-    };
-    let Some(ip) = client_ip else {
-        return false; // fail closed: the key is restricted and no address was given
-    };
-    let refs: Vec<&str> = allowed.iter().map(String::as_str).collect();
-    cidr::any_contains(&refs, ip)
-}
-
-fn scope_allows(granted: &[String], required: Option<&Scope>) -> bool {
-    let Some(required) = required else {
-        return true;
-    };
-    let refs: Vec<&str> = granted.iter().map(String::as_str).collect();
-    scope::any_covers(&refs, required)
 }

@@ -12,7 +12,11 @@ import uuid
 
 import psycopg
 
-PG_BIN = f"/usr/lib/postgresql/{os.environ.get('PG_MAJOR', '15')}/bin"
+# The server's programs (pg_dump must be at least the server's version) and
+# the client's: Debian's psql for every server version (scripts/common.sh).
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_CONFIG = os.path.join(PG_BIN, "pg_config")
+PSQL = os.path.join(os.environ.get("CLIENT_BIN", "/usr/lib/postgresql/15/bin"), "psql")
 
 
 def connect(dbname="postgres", autocommit=True, **kw):

@@ -61,7 +61,7 @@ import subprocess
 import sys
 import uuid
 
-from common import PG_BIN, check, connect
+from common import PSQL, check, connect
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 README_MAX_BYTES = 10 * 1024
@@ -344,7 +344,7 @@ def run_page(path, units):
     try:
         env = dict(os.environ, PGTZ="UTC", PGDATESTYLE="ISO, MDY", PGCLIENTENCODING="UTF8")
         out = subprocess.run(
-            [f"{PG_BIN}/psql", "-X", "-q", "-d", name],
+            [PSQL, "-X", "-q", "-d", name],
             input=script_for(units), capture_output=True, text=True, timeout=600, env=env)
     finally:
         with connect() as c:

@@ -4,7 +4,7 @@ request.headers.
 
 Every call must either answer (a documented verification code, a row, a
 boolean) or raise a SQLSTATE the contract names for it (22023 for invalid
-arguments; 28000 from apikey_authenticate; PT401 from postgrest_pre_request;
+arguments; 28000 from apikey_authenticate; PGRST from postgrest_pre_request;
 other class-22 data exceptions and 54000 that PostgreSQL itself raises for
 out-of-range values are tolerated and printed). Never XX000 (an internal
 error, e.g. a Rust panic), never a crashed backend (the connection stays
@@ -177,7 +177,7 @@ def main_utf8(db):
                 c.execute("BEGIN")
                 call(c, f"pre_request(x-api-key: {label})",
                      "SELECT set_config('request.headers', %s, true), api_keys.postgrest_pre_request()", (hdr,),
-                     states=("PT401",))
+                     states=("PGRST",))
                 c.execute("ROLLBACK")
 
         # --- the same hostile strings in a leak report (none is a key: nothing
@@ -326,7 +326,7 @@ def main_utf8(db):
                 c.execute("SELECT set_config('api_keys.postgrest_client_ip_header', %s, true)", (ip_header,))
             if headers is not None:
                 c.execute("SELECT set_config('request.headers', %s, true)", (headers,))
-            out = call(c, f"pre_request({label})", "SELECT api_keys.postgrest_pre_request()", states=("PT401",))
+            out = call(c, f"pre_request({label})", "SELECT api_keys.postgrest_pre_request()", states=("PGRST",))
             out2 = call(c, f"postgrest_authenticate({label})", "SELECT api_keys.postgrest_authenticate()",
                         states=(), answers=answers or (lambda v: v is None or v == "missing" or v in CODES))
             c.execute("ROLLBACK")
@@ -360,6 +360,52 @@ def main_utf8(db):
         pre("garbage x-forwarded-for", json.dumps({"x-api-key": good, "x-forwarded-for": garbage_unicode(300)}),
             ip_header="x-forwarded-for")
         pre("garbage ip header name", json.dumps({"x-api-key": good}), ip_header=garbage_unicode(300))
+
+        # --- PostgREST routes: rows of the route table, request methods and
+        # paths, required scopes of the hook, the realm
+        for label, method, path, scope in [
+            ("10 MB pattern", "GET", "/" + "a" * MB10, None),
+            ("garbage pattern", "GET", "/" + garbage_unicode(300), None),
+            ("binary pattern", "*", "/" + garbage_latin1(300), None),
+            ("control chars pattern", "GET", "/" + CONTROL, None),
+            ("many stars", "GET", "/" + "*" * 1000, None),
+            ("10 MB method", "G" * MB10, "/x", None),
+            ("garbage method", garbage_unicode(50), "/x", None),
+            ("NULL path", "GET", None, None),
+            ("NULL method", None, "/x", None),
+            ("10 MB scope", "GET", "/x", "read:" + "a" * MB10),
+            ("garbage scope", "GET", "/x", garbage_unicode(300)),
+        ]:
+            call(c, f"route({label})",
+                 "INSERT INTO api_keys.postgrest_routes (method, path, required_scope) VALUES (%s, %s, %s)",
+                 (method, path, scope), states=("22023", "23502"))
+        c.execute("DELETE FROM api_keys.postgrest_routes")
+        c.execute("INSERT INTO api_keys.postgrest_routes VALUES ('*', '/*', 'read:x'), ('GET', '/rpc/*a*b*c*d*e*', NULL)")
+        for label, method, path in [
+            ("10 MB path", "GET", "/" + "a" * MB10),
+            ("10 MB of %", "GET", "/" + "%" * MB10),
+            ("10 MB of %41", "GET", "/rpc/" + "%41" * (MB10 // 3)),
+            ("star-hostile path", "GET", "/rpc/" + "a" * 100_000),
+            ("garbage path", "GET", "/" + garbage_unicode(1000)),
+            ("binary path", "GET", "/" + garbage_latin1(1000)),
+            ("path without /", "GET", "documents"),
+            ("garbage method", garbage_unicode(20), "/x"),
+            ("10 MB method", "G" * MB10, "/x"),
+            ("star method", "*", "/x"),
+        ]:
+            call(c, f"required_scope({label})", "SELECT api_keys.postgrest_required_scope(%s, %s)", (method, path),
+                 answers=lambda v: v in (None, "read:x"))
+        c.execute("DELETE FROM api_keys.postgrest_routes")
+        for label, scope in [("10 MB scope", "read:" + "a" * MB10), ("garbage scope", garbage_unicode(300)),
+                             ("empty scope", "")]:
+            c.execute("BEGIN")
+            call(c, f"pre_request(required {label})",
+                 "SELECT set_config('request.headers', %s, true), api_keys.postgrest_pre_request(%s)",
+                 (json.dumps({"x-api-key": good}), scope))
+            c.execute("ROLLBACK")
+        for label, realm in [("10 MB realm", "r" * MB10), ("garbage realm", garbage_unicode(100)),
+                             ("control chars realm", CONTROL), ("quoted realm", 'a"b\\c')]:
+            call(c, f"realm({label})", "SELECT set_config('api_keys.postgrest_realm', %s, false)", (realm,))
 
         alive = watcher.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
         check(alive == started, "the server never restarted (pg_postmaster_start_time unchanged, watcher alive)")
@@ -410,7 +456,7 @@ def non_utf8(encoding):
                  ("22023", "22021"), None),
                 ("pre_request(headers with high bytes)",
                  "SELECT set_config('request.headers', '{\"x-api-key\": \"' || " + raw + " || '\"}', true), "
-                 "api_keys.postgrest_pre_request()", (high,), ("PT401", "22021"), None),
+                 "api_keys.postgrest_pre_request()", (high,), ("PGRST", "22021"), None),
             ]:
                 try:
                     call(c, f"[{encoding}] {label}", sql, params, states=states, answers=answers)

@@ -88,6 +88,15 @@ def main():
                   f"create with a bad pepper file: {e.sqlstate if e else None} {e}")
             e = error_of(db, "SELECT api_keys.apikey_verify(%s)", k2)
             check(e is not None and e.sqlstate == "F0000", "verify with a bad pepper file is an error")
+            # Security finding 7: a configured file that holds no pepper (empty,
+            # or only comments) fails closed; it never turns the pepper off.
+            for empty in ("", "# rotated out\n\n"):
+                write(peppers, empty)
+                e = error_of(db, "SELECT api_keys.apikey_verify(%s)", k2)
+                check(e is not None and e.sqlstate == "F0000" and "no pepper" in str(e),
+                      f"verify with a pepper file of {empty!r} is an error (F0000), not 'no pepper'")
+                e = error_of(db, "SELECT api_keys.apikey_create('pep', 'x')")
+                check(e is not None and e.sqlstate == "F0000", f"create with a pepper file of {empty!r} is an error")
             peppers.unlink()
             e = error_of(db, "SELECT api_keys.apikey_verify(%s)", k2)
             check(e is not None and e.sqlstate == "F0000", "verify with a missing pepper file is an error")

@@ -31,7 +31,7 @@ import time
 
 import psycopg
 
-from common import PG_BIN, check, connect, create_key, fresh_database, run
+from common import PSQL, check, connect, create_key, fresh_database, run
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(ROOT, "examples", "multi_tenant", "schema.sql")
@@ -60,15 +60,11 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(sig, lambda *_: sys.exit(1))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_bouncer():
+    """pgbouncer on a Unix socket in its own directory (no TCP port that
+    another run could hold); the port only names the socket file."""
     global bouncer
-    port = free_port()
+    port = 6432
     pghost = os.environ.get("PGHOST", "/var/run/postgresql")
     pgport = os.environ.get("PGPORT", "5432")
     with open(os.path.join(workdir, "userlist.txt"), "w") as f:
@@ -78,7 +74,6 @@ def start_bouncer():
 * = host={pghost} port={pgport}
 
 [pgbouncer]
-listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir = {workdir}
 auth_type = trust
@@ -109,7 +104,8 @@ pidfile = {workdir}/pgbouncer.pid
         if bouncer.poll() is not None:
             break
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(os.path.join(workdir, f".s.PGSQL.{port}"))
                 return port
         except OSError:
             time.sleep(0.1)
@@ -120,7 +116,7 @@ pidfile = {workdir}/pgbouncer.pid
 
 def through_bouncer(db, port):
     # pgbouncer 1.18 in transaction mode cannot keep prepared statements.
-    return psycopg.connect(host="127.0.0.1", port=port, dbname=db, user="authenticator",
+    return psycopg.connect(host=workdir, port=port, dbname=db, user="authenticator",
                            autocommit=True, prepare_threshold=None)
 
 
@@ -202,7 +198,7 @@ class Client:
 
 
 with fresh_database("pgbouncer") as db:
-    run([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
+    run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
     with connect(db) as admin:
         admin.execute("INSERT INTO app.documents (tenant, title) VALUES"
                       " ('tenant_a', 'a1'), ('tenant_a', 'a2'), ('tenant_b', 'b1'), ('tenant_c', 'c1')")
@@ -210,7 +206,7 @@ with fresh_database("pgbouncer") as db:
         _, key_b = create_key(admin, "tenant_b", "b", scopes=["read:documents"])
 
     port = start_bouncer()
-    check(True, f"pgbouncer started (transaction pooling, one server connection) on 127.0.0.1:{port}")
+    check(True, f"pgbouncer started (transaction pooling, one server connection) on {workdir}")
     a = Client("A", through_bouncer(db, port), key_a, "tenant_a", {"a1", "a2"})
     b = Client("B", through_bouncer(db, port), key_b, "tenant_b", {"b1"})
 

@@ -4,26 +4,12 @@
 # uncounted; with a tiny api_keys.rate_limit_max_keys the table fills, a new
 # key is refused as rate_limited (retry after 1 s), and slots of keys whose
 # windows are over are reused.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-DIR="$(scratch_dir ratelimits)"
-cleanup() {
-    cluster_stop "${DIR}/plain"
-    cluster_stop "${DIR}/small"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-q() { "${PG_BIN}/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+source "$(dirname "$0")/lib.sh"
+scenario ratelimits
 
 # 1. Not preloaded.
-P1="$(free_port)"
-cluster_start "${DIR}/plain" "${P1}" "shared_preload_libraries = ''"
-export PGHOST="${DIR}/plain/sock" PGPORT="${P1}" PGUSER=postgres PGDATABASE=postgres
+start_cluster "${DIR}/plain" "shared_preload_libraries = ''"
+export PGDATABASE=postgres
 q -c "CREATE EXTENSION api_keys"
 out="$(q -c "SELECT api_keys.apikey_create('o', 'n', rate_limit => 10)" 2>&1 || true)"
 grep -q "rate limits need the api_keys library in shared_preload_libraries" <<<"${out}" || fail "create without preload: ${out}"
@@ -38,10 +24,8 @@ state="$(q -v "k=${key}" -v VERBOSITY=verbose <<<"SELECT code FROM api_keys.apik
 ok "verifying a rate-limited key without the preloaded library: 55000, not an uncounted pass"
 
 # 2. A table of 16 keys.
-P2="$(free_port)"
-cluster_start "${DIR}/small" "${P2}" "shared_preload_libraries = 'api_keys'
+start_cluster "${DIR}/small" "shared_preload_libraries = 'api_keys'
 api_keys.rate_limit_max_keys = 16"
-export PGHOST="${DIR}/small/sock" PGPORT="${P2}"
 q -c "CREATE EXTENSION api_keys"
 [ "$(q -c "SHOW api_keys.rate_limit_max_keys")" = 16 ] || fail "setting not applied"
 q -c "CREATE TABLE ks AS SELECT i, (api_keys.apikey_create('o', 'k' || i, rate_limit => 100, rate_window => '1 second')).key FROM generate_series(1, 17) i"

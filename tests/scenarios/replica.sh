@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Verification on a streaming hot standby.
 #
-# Builds a primary and a hot standby on loopback (pg_basebackup over TCP to
-# 127.0.0.1, run as the PostgreSQL OS user), then checks:
+# Builds a primary and a hot standby (pg_basebackup and streaming over the
+# primary's Unix socket, run as the PostgreSQL OS user), then checks:
 #   - keys created on the primary answer `valid` on the standby once the
 #     standby has replayed past the primary's WAL position (waited for with
 #     pg_last_wal_replay_lsn() >= the primary's pg_current_wal_lsn());
@@ -17,43 +17,26 @@
 #     used and keys just used; the standby does not write last_used_at;
 #   - key management on the standby fails cleanly (read-only transaction),
 #     without an internal error.
-# Both clusters are stopped and removed on exit. Ports: API_KEYS_REPLICA_PORT
-# (primary; the standby uses the next one), else two free ports.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-if [ -n "${API_KEYS_REPLICA_PORT:-}" ]; then
-    P_PORT="${API_KEYS_REPLICA_PORT}"
-    S_PORT=$((P_PORT + 1))
-else
-    P_PORT="$(free_port)"
-    S_PORT="$(free_port)"
-    [ "${S_PORT}" != "${P_PORT}" ] || S_PORT="$(free_port)"
-fi
-DIR="$(scratch_dir replica)"
+# Both clusters are stopped and removed on exit.
+source "$(dirname "$0")/lib.sh"
+scenario replica
 PRIMARY="${DIR}/primary"
 STANDBY="${DIR}/standby"
+# Each cluster listens on a socket in its own directory: one port number.
+P_PORT="${CLUSTER_PORT}"
+S_PORT="${CLUSTER_PORT}"
+SCENARIO_CLUSTERS+=("${STANDBY}")   # stopped before the primary
 
-cleanup() {
-    cluster_stop "${STANDBY}"
-    cluster_stop "${PRIMARY}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
-
-echo "primary on ${P_PORT}, standby on ${S_PORT}, in ${DIR}"
-cluster_start "${PRIMARY}" "${P_PORT}" "shared_preload_libraries = 'api_keys'
+echo "primary and standby in ${DIR}"
+start_cluster "${PRIMARY}" "shared_preload_libraries = 'api_keys'
+api_keys.flush_interval = 1
 wal_level = replica
 max_wal_senders = 4
 hot_standby = on"
 
 mkdir -p "${STANDBY}"
 chown "$(pg_os_user)" "${STANDBY}" 2>/dev/null || true
-as_pg "${PG_BIN}/pg_basebackup" -h 127.0.0.1 -p "${P_PORT}" -U postgres -D "${STANDBY}/data" \
+as_pg "${PG_BIN}/pg_basebackup" -h "${PRIMARY}/sock" -p "${P_PORT}" -U postgres -D "${STANDBY}/data" \
     -X stream -R --checkpoint=fast --no-sync >"${STANDBY}/basebackup.log" 2>&1 \
     || { cat "${STANDBY}/basebackup.log"; exit 1; }
 as_pg mkdir -p "${STANDBY}/sock"
@@ -70,23 +53,11 @@ import sys
 import time
 
 import psycopg
+from common import check, connect
 
 p_host, p_port, s_host, s_port = sys.argv[1:5]
-
-
-def connect(host, port, **kw):
-    return psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True, **kw)
-
-
-def check(cond, message):
-    if not cond:
-        print(f"FAIL: {message}", file=sys.stderr)
-        sys.exit(1)
-    print(f"ok: {message}")
-
-
-primary = connect(p_host, p_port)
-standby = connect(s_host, s_port)
+primary = connect(host=p_host, port=p_port)
+standby = connect(host=s_host, port=s_port)
 check(standby.execute("SELECT pg_is_in_recovery()").fetchone()[0], "the standby is in recovery (hot standby)")
 check(primary.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").fetchone()[0] == 1,
       "the standby streams from the primary")
@@ -101,6 +72,17 @@ def replayed():
             return
         time.sleep(0.05)
     sys.exit(f"FAIL: the standby did not replay up to {target} within 30 s")
+
+
+def stored(key_id):
+    """Wait until the primary's background worker stored a use of the key
+    (it flushes every second here)."""
+    deadline = time.monotonic() + 60
+    while not primary.execute("SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = %s",
+                              (key_id,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            sys.exit("FAIL: the primary did not store the use within 60 s")
+        time.sleep(0.05)
 
 
 def code(conn, key, scope=None, ip=None):
@@ -156,8 +138,9 @@ standby.execute("ROLLBACK")
 
 # PostgREST's hook on the standby (its GET transactions are READ ONLY anyway).
 standby.execute("BEGIN READ ONLY")
-standby.execute("SELECT set_config('request.headers', %s, true)", ('{"x-api-key": "%s"}' % plain,))
-standby.execute("SELECT api_keys.postgrest_pre_request()")
+standby.execute("SELECT set_config('request.headers', %s, true), set_config('request.method', 'GET', true),"
+                "       set_config('request.path', '/documents', true)", ('{"x-api-key": "%s"}' % plain,))
+standby.execute("SELECT api_keys.postgrest_pre_request()")  # reads the route table, too
 owner = standby.execute("SELECT api_keys.apikey_current_owner()").fetchone()[0]
 standby.execute("COMMIT")
 check(owner == "acme", "postgrest_pre_request works on the standby")
@@ -165,6 +148,7 @@ check(owner == "acme", "postgrest_pre_request works on the standby")
 # Usage tracking never makes a standby call fail, whatever the resolution.
 fresh_id, fresh = create("acme", "never used")
 code(primary, plain)  # plain: just used on the primary (with the default resolution)
+stored(plain_id)
 replayed()
 before = standby.execute("SELECT id, last_used_at FROM api_keys.keys ORDER BY id").fetchall()
 for resolution in ("0", "1", "60", "-1"):
@@ -185,6 +169,7 @@ after = standby.execute("SELECT id, last_used_at FROM api_keys.keys ORDER BY id"
 check(before == after, "the standby wrote nothing (last_used_at unchanged there)")
 primary.execute("SET api_keys.last_used_resolution = 0")
 code(primary, fresh)
+stored(fresh_id)
 replayed()
 check(standby.execute("SELECT last_used_at IS NOT NULL FROM api_keys.keys WHERE id = %s", (fresh_id,)).fetchone()[0],
       "usage recorded on the primary replays to the standby")
@@ -207,7 +192,7 @@ check(standby.execute("SELECT count(*) FROM api_keys.apikey_list('acme', 'all')"
 
 # Revocation reaches the standby at replay, even in a session that verified
 # the key before (kept plans, no cache of answers).
-long_lived = connect(s_host, s_port)
+long_lived = connect(host=s_host, port=s_port)
 check(code(long_lived, doomed) == "valid", "the key is valid on the standby before the revoke")
 check(primary.execute("SELECT api_keys.apikey_revoke(%s)", (doomed_id,)).fetchone()[0] is True, "revoked on the primary")
 replayed()

@@ -21,7 +21,7 @@ import subprocess
 
 import psycopg
 
-from common import PG_BIN, check, connect, create_key, fresh_database, run
+from common import PSQL, check, connect, create_key, fresh_database, run
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(ROOT, "examples", "multi_tenant", "schema.sql")
@@ -31,7 +31,7 @@ B_TITLES = {"b1", "b2"}
 
 
 def load_schema(db):
-    run([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
+    run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
 
 
 def sqlstate_of(conn, sql, params=None):

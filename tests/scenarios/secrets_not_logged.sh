@@ -24,7 +24,7 @@
 # Then it exercises every function of the extension, successes and errors
 # (bad input, revoked, wrong scope, ip_not_allowed, 42501 from a key-
 # authenticated transaction and from a role without the grant, 55000, P0002,
-# 28000, PT401 through postgrest_pre_request; the lifecycle functions, events
+# 28000, PGRST through postgrest_pre_request; the lifecycle functions, events
 # and audit log; imports, leak reports and scans), collects every key issued, runs
 # the pg_regress suite against the same cluster, and searches the whole server
 # log for
@@ -33,27 +33,15 @@
 #   - anything shaped like a key at all (brand_environment_ + 49 base-62
 #     characters), which also catches keys issued by the pg_regress suite.
 # A canary raised with RAISE LOG proves the search would find a leak.
-source "$(dirname "$0")/../../scripts/common.sh"
-PY="${PY:-$(python_with_psycopg)}"
-
-free_port() {
-    "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-PORT="${API_KEYS_SECRETS_PORT:-$(free_port)}"
-DIR="$(scratch_dir secrets)"
-cleanup() {
-    cluster_stop "${DIR}"
-    [ "${KEEP_TEST_DIR:-0}" = 1 ] || rm -rf "${DIR}"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+scenario secrets
 
 # A server-side pepper too: peppers are secrets as well, searched for below.
 PEPPERS="${DIR}/peppers"
 "${PY}" -c 'import secrets; print("# newest first"); print(secrets.token_hex(24)); print(secrets.token_hex(24))' >"${PEPPERS}"
 chmod 600 "${PEPPERS}"
 [ "$(id -u)" = 0 ] && chown "$(pg_os_user)" "${PEPPERS}"
-cluster_start "${DIR}" "${PORT}" "shared_preload_libraries = ''
+start_cluster "${DIR}" "shared_preload_libraries = ''
 api_keys.pepper_file = '${PEPPERS}'
 log_statement = 'none'
 log_min_messages = debug1
@@ -61,10 +49,10 @@ log_min_error_statement = panic
 log_error_verbosity = verbose
 log_connections = on
 log_disconnections = on"
-export PGHOST="${DIR}/sock" PGPORT="${PORT}" PGUSER=postgres PGDATABASE=postgres
+export PGDATABASE=postgres
 KEYS="${DIR}/keys.txt"
 
-echo "exercising every function (cluster on port ${PORT})"
+echo "exercising every function"
 "${PY}" - "${KEYS}" <<'PYTHON'
 import sys
 
@@ -251,18 +239,18 @@ run(lit, "SELECT * FROM api_keys.apikey_report_leaked(ARRAY[%s, %s, %s], 'github
 run(lit, "SELECT * FROM api_keys.apikey_report_leaked(ARRAY[%s], NULL)", (leak[1],), expect="22023")
 run(lit, "SELECT * FROM api_keys.apikey_find_keys(%s)", ("a log line with " + k2[1] + " in it",))
 
-# --- PostgREST: accepted, and every PT401
+# --- PostgREST: accepted, and every refusal (SQLSTATE PGRST)
 import json  # noqa: E402
 
 for headers, ip_header, expect in [
     ({"x-api-key": k2[1]}, None, None),
     ({"authorization": "Bearer " + rot[0][1]}, None, None),
-    ({"x-api-key": k3[1]}, None, "PT401"),  # revoked
-    ({"x-api-key": near_miss(k5[1])}, None, "PT401"),  # malformed
-    ({"authorization": "Bearer " + k1[1]}, None, "PT401"),  # ip_not_allowed: no address header named
+    ({"x-api-key": k3[1]}, None, "PGRST"),  # revoked
+    ({"x-api-key": near_miss(k5[1])}, None, "PGRST"),  # malformed
+    ({"authorization": "Bearer " + k1[1]}, None, "PGRST"),  # ip_not_allowed: no address header named
     ({"x-api-key": k1[1], "x-forwarded-for": "203.0.113.9, 10.0.0.7"}, "x-forwarded-for", None),
-    ({"x-api-key": k1[1], "x-forwarded-for": "10.0.0.7, 203.0.113.9"}, "x-forwarded-for", "PT401"),
-    ({"accept": "*/*"}, None, "PT401"),  # missing
+    ({"x-api-key": k1[1], "x-forwarded-for": "10.0.0.7, 203.0.113.9"}, "x-forwarded-for", "PGRST"),
+    ({"accept": "*/*"}, None, "PGRST"),  # missing
 ]:
     conn.execute("BEGIN READ ONLY")
     if ip_header:
@@ -272,6 +260,10 @@ for headers, ip_header, expect in [
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         run(lit, "SELECT api_keys.postgrest_authenticate()")
         conn.execute("COMMIT")
+# insufficient_scope, with the scope a hook of one's own requires
+conn.execute("BEGIN READ ONLY")
+run(lit, "SELECT set_config('request.headers', %s, true)", (json.dumps({"x-api-key": k2[1]}),))
+run(lit, "SELECT api_keys.postgrest_pre_request('admin:everything')", expect="PGRST")  # rolls back
 
 # --- a canary: a key-shaped string the test itself logs, to prove the search works
 canary = "zz_canary_" + "Q" * 43 + "Zz9Zz9"
@@ -280,15 +272,14 @@ keys_file.write("#canary " + canary + "\n")
 keys_file.close()
 seen = sorted(errors.items())
 print(f"issued and collected {len(issued)} keys; errors raised by SQLSTATE: {seen}")
-for state in ("22023", "23505", "28000", "42501", "55000", "P0002", "PT401"):
+for state in ("22023", "23505", "28000", "42501", "55000", "P0002", "PGRST"):
     if state not in errors:
         sys.exit(f"FAIL: no {state} was exercised")
 PYTHON
 
 echo "running the pg_regress suite against the same cluster"
-PG_REGRESS="$("${PG_CONFIG}" --pkglibdir)/pgxs/src/test/regress/pg_regress"
-as_pg mkdir -p "${DIR}/regress"
-if as_pg "${PG_REGRESS}" --host="${PGHOST}" --port="${PORT}" --user=postgres --bindir="${PG_BIN}" \
+mkdir -p "${DIR}/regress"
+if "${PG_REGRESS}" --host="${PGHOST}" --port="${PGPORT}" --user=postgres --bindir="${CLIENT_BIN}" \
         --inputdir="${ROOT}/tests/pg_regress" --outputdir="${DIR}/regress" \
         --schedule="${ROOT}/tests/pg_regress/schedule" --dbname=api_keys_regress \
         >"${DIR}/regress/pg_regress.out" 2>&1; then

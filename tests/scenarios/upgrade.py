@@ -24,11 +24,10 @@ import uuid
 
 import psycopg
 
-from common import check, connect
+from common import PG_CONFIG, check, connect
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RELEASES = ROOT / "sql" / "releases"
-PG_CONFIG = f"/usr/lib/postgresql/{os.environ.get('PG_MAJOR', '15')}/bin/pg_config"
 EXT_DIR = pathlib.Path(subprocess.run([PG_CONFIG, "--sharedir"], check=True,
                                       capture_output=True, text=True).stdout.strip()) / "extension"
 

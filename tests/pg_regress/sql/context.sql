@@ -83,7 +83,10 @@ COMMIT;
 -- A plain role cannot even try: the setting is reserved to superusers.
 SET ROLE regress_app;
 SELECT set_config('api_keys.current_key', 'x', true);
+-- (The message of this refusal differs between versions; its SQLSTATE does not.)
+\set VERBOSITY sqlstate
 SHOW api_keys.current_key;
+\set VERBOSITY default
 -- ... but can authenticate and use the accessors.
 BEGIN;
 SELECT api_keys.apikey_authenticate(:'key') IS NOT NULL AS authenticated, api_keys.apikey_current_owner();
@@ -96,20 +99,41 @@ SELECT proname, provolatile, proparallel FROM pg_proc
 CREATE TABLE ctx_rows AS SELECT g AS i, CASE WHEN g % 2 = 0 THEN 'tenant_a' ELSE 'tenant_b' END AS owner
   FROM generate_series(1, 20000) g;
 ANALYZE ctx_rows;
+-- What the plan of query q did, from EXPLAIN's JSON (its text differs between
+-- versions): workers launched, the scan and its filter, and the rows the
+-- filter removed and kept in all loops together.
+CREATE FUNCTION ctx_plan(q text)
+  RETURNS TABLE (workers_launched int, scan text, loops int, removed int, kept int)
+  LANGUAGE plpgsql AS $f$
+DECLARE p jsonb;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF, FORMAT JSON) ' || q INTO p;
+  RETURN QUERY
+  SELECT (g->>'Workers Launched')::int,
+         CASE WHEN (s->>'Parallel Aware')::bool THEN 'Parallel ' ELSE '' END
+           || (s->>'Node Type') || ' on ' || (s->>'Relation Name') || ', filter ' || (s->>'Filter'),
+         (s->>'Actual Loops')::int,
+         round((s->>'Rows Removed by Filter')::numeric * (s->>'Actual Loops')::numeric)::int,
+         round((s->>'Actual Rows')::numeric * (s->>'Actual Loops')::numeric)::int
+    FROM jsonb_path_query_first(p, 'strict $.**?(@."Node Type" == "Gather")') g,
+         jsonb_path_query_first(p, 'strict $.**?(@."Relation Name" == "ctx_rows")') s;
+END $f$;
 BEGIN;
 SELECT api_keys.apikey_authenticate(:'key') IS NOT NULL AS authenticated;
-SET LOCAL force_parallel_mode = on;
+-- force_parallel_mode is called debug_parallel_query from PostgreSQL 16 on.
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+                       THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true) IS NOT NULL AS forced;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 -- With the leader not scanning, every row is filtered inside a worker.
 SET LOCAL parallel_leader_participation = off;
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT count(*) FROM ctx_rows WHERE owner = api_keys.apikey_current_owner();
+SELECT * FROM ctx_plan('SELECT count(*) FROM ctx_rows WHERE owner = api_keys.apikey_current_owner()');
 SELECT count(*) FROM ctx_rows WHERE owner = api_keys.apikey_current_owner()
                               AND api_keys.apikey_has_scope('read:documents');
 COMMIT;
 DROP TABLE ctx_rows;
+DROP FUNCTION ctx_plan(text);
 -- An invalid scope asked of apikey_has_scope is the caller's bug: 22023.
 SELECT error_of($$SELECT api_keys.apikey_has_scope('read:a//b')$$);

@@ -29,6 +29,19 @@ SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('whole-k
 SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('k'), prefix => 'has space')$$);
 SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('k'), created_at => '2999-01-01+00')$$);
 SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('k'), expires_at => '2001-01-01+00')$$);
+-- A quota, as apikey_create takes it (the period defaults to month); the
+-- imported key's verifications count against it.
+SELECT api_keys.apikey_import('metered', 'legacy metered', sha256('legacy-metered-key-0123456789'),
+         quota => 2, quota_period => 'day') IS NOT NULL AS imported;
+SELECT code, remaining FROM api_keys.apikey_verify('legacy-metered-key-0123456789');
+SELECT code, remaining FROM api_keys.apikey_verify('legacy-metered-key-0123456789');
+SELECT code, remaining, retry_after > 0 AS retry_later FROM api_keys.apikey_verify('legacy-metered-key-0123456789');
+SELECT quota, quota_period FROM api_keys.apikey_list('metered');
+SELECT api_keys.apikey_import_many(ARRAY[api_keys.imported_key('metered', 'bulk metered',
+         sha256('legacy-metered-key-abcdefghij'), quota => 5)]);
+SELECT name, quota, quota_period FROM api_keys.apikey_list('metered') ORDER BY name;
+SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('k'), quota => -1)$$);
+SELECT error_of($$SELECT api_keys.apikey_import('importer', 'x', sha256('k'), quota => 5, quota_period => 'week')$$);
 -- A digest is imported once.
 SELECT error_of($$SELECT api_keys.apikey_import('someone', 'again', sha256('sk_live_4eC39HqLyjWDarjtT1zdp7dc'))$$);
 
@@ -57,7 +70,7 @@ SELECT api_keys.apikey_import_many('{}');
 SELECT count(*) FROM api_keys.keys WHERE digest = sha256('fresh-key-number-one');
 -- NULL fields take the defaults; metadata too deep is a 22023.
 SELECT api_keys.apikey_import_many(ARRAY[ROW('o', 'defaults', sha256('key-with-defaults-0123'),
-         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::api_keys.imported_key]);
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::api_keys.imported_key]);
 SELECT scopes, environment, metadata, prefix, origin FROM api_keys.apikey_list('o');
 SELECT error_of(format($$SELECT api_keys.apikey_import_many(ARRAY[api_keys.imported_key('o', 'deep', sha256('k'),
          metadata => %L)])$$, '{"a":' || repeat('[', 200) || repeat(']', 200) || '}'));

@@ -8,11 +8,16 @@
 -- (The schema api_keys is not listed as a member: CREATE EXTENSION creates
 -- it from the control file's `schema`, and the extension depends on it.)
 
--- 1. Every object that belongs to the extension.
+-- 1. Every object that belongs to the extension. (A table's row type and
+-- the array types are left out: PostgreSQL 17 and 18 record them as members
+-- too, 15 and 16 do not; they come and go with their table or type.)
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS member
   FROM pg_depend d
   JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
  WHERE e.extname = 'api_keys' AND d.deptype = 'e'
+   AND NOT EXISTS (SELECT FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+                    WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                      AND (t.typcategory = 'A' OR c.relkind <> 'c'))
  ORDER BY pg_describe_object(d.classid, d.objid, d.objsubid) COLLATE "C";
 
 -- Settings of the extension itself (not the objects' contents).
@@ -32,10 +37,11 @@ SELECT c.relname, c.relkind, a.attnum, a.attname, format_type(a.atttypid, a.attt
  WHERE c.relnamespace = 'api_keys'::regnamespace AND c.relkind IN ('r', 'c', 'v', 'm', 'p', 'f')
  ORDER BY c.relname COLLATE "C", a.attnum;
 
--- 3. Constraints, indexes and triggers of the extension's tables.
+-- 3. Constraints, indexes and triggers of the extension's tables. (NOT NULL,
+-- a constraint of its own from PostgreSQL 18 on, is shown with the columns.)
 SELECT conrelid::regclass AS "table", conname, pg_get_constraintdef(oid) AS definition
   FROM pg_constraint
- WHERE connamespace = 'api_keys'::regnamespace
+ WHERE connamespace = 'api_keys'::regnamespace AND contype <> 'n'
  ORDER BY conrelid::regclass::text COLLATE "C", conname COLLATE "C";
 SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid) AS definition
   FROM pg_index
@@ -67,7 +73,8 @@ SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments, pg_get_function
  ORDER BY p.oid::regprocedure::text COLLATE "C";
 \x off
 
--- 5. Grants on the extension's functions, table and schema.
+-- 5. Grants on the extension's functions, table and schema. (MAINTAIN, a
+-- privilege from PostgreSQL 17 on, is left out: only the owner has it.)
 WITH ext AS (SELECT extowner FROM pg_extension WHERE extname = 'api_keys'),
 objs AS (
   SELECT 'function ' || p.oid::regprocedure::text AS object,
@@ -87,12 +94,26 @@ SELECT object, grantee, string_agg(privilege_type, ',' ORDER BY privilege_type) 
               ELSE pg_get_userbyid(a.grantee)::text END AS grantee,
          a.privilege_type
     FROM objs o CROSS JOIN ext CROSS JOIN LATERAL aclexplode(o.acl) a
+   WHERE a.privilege_type <> 'MAINTAIN'
 ) g(object, grantee, privilege_type)
  GROUP BY object, grantee
  ORDER BY object COLLATE "C", grantee COLLATE "C";
 
--- The administrative role the extension creates.
-SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'api_keys_admin';
+-- Column privileges: what the background workers' role may touch.
+SELECT * FROM (
+    SELECT a.attrelid::regclass::text AS relation, a.attname::text AS attname,
+           pg_get_userbyid(g.grantee)::text AS grantee,
+           string_agg(g.privilege_type, ',' ORDER BY g.privilege_type) AS privileges
+      FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g
+     WHERE a.attrelid IN ('api_keys.keys'::regclass, 'api_keys.usage'::regclass, 'api_keys.events'::regclass)
+       AND a.attacl IS NOT NULL
+     GROUP BY 1, 2, 3) c
+ ORDER BY relation COLLATE "C", attname COLLATE "C", grantee COLLATE "C";
+
+-- The roles the extension creates: the administrators' group, and the role
+-- the background workers act as. Neither can log in.
+SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles
+ WHERE rolname IN ('api_keys_admin', 'api_keys_worker') ORDER BY rolname COLLATE "C";
 
 -- 6. Settings (defined when the library loads; load it first). The internal
 -- api_keys.current_key is hidden from pg_settings on purpose.

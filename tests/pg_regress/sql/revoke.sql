@@ -11,7 +11,9 @@ SELECT code FROM api_keys.apikey_verify(:'key');
 
 -- Revoked for real.
 SELECT api_keys.apikey_revoke(:'key_id') AS revoked;
-SELECT valid, code, owner, name FROM api_keys.apikey_verify(:'key');
+-- A revoked key tells its holder whose it was, nothing more (no name,
+-- scopes, environment, metadata or expiry).
+SELECT valid, code, owner, name, scopes, metadata FROM api_keys.apikey_verify(:'key');
 -- Again: false, it was already revoked. Unknown: false.
 SELECT api_keys.apikey_revoke(:'key_id') AS revoked_again;
 SELECT api_keys.apikey_revoke('00000000-0000-0000-0000-000000000000') AS unknown;
