@@ -80,3 +80,30 @@ pub unsafe fn exec_insert_index_tuples(
         );
     }
 }
+
+/// The `i`-th (from 0) attribute of a tuple descriptor, `TupleDescAttr`:
+/// PostgreSQL 18 keeps the full attributes after an array of compact ones.
+///
+/// # Safety
+/// `desc` is a valid tuple descriptor and `i < natts`.
+pub unsafe fn tuple_desc_attr(
+    desc: pg_sys::TupleDesc,
+    i: usize,
+) -> *const pg_sys::FormData_pg_attribute {
+    // SAFETY: as the function; the layouts are those of the version built for.
+    unsafe {
+        #[cfg(not(feature = "pg18"))]
+        {
+            (*desc).attrs.as_ptr().add(i)
+        }
+        #[cfg(feature = "pg18")]
+        {
+            (*desc)
+                .compact_attrs
+                .as_ptr()
+                .add((*desc).natts as usize)
+                .cast::<pg_sys::FormData_pg_attribute>()
+                .add(i)
+        }
+    }
+}

@@ -86,7 +86,7 @@ impl Inserted {
         unsafe {
             let desc = (*self.slot).tts_tupleDescriptor;
             let i = (0..(*desc).natts as usize).find(|&i| {
-                let att = (*desc).attrs.as_ptr().add(i);
+                let att = compat::tuple_desc_attr(desc, i);
                 !(*att).attisdropped && CStr::from_ptr((*att).attname.data.as_ptr()) == name
             })?;
             if *(*self.slot).tts_isnull.add(i) {
@@ -95,7 +95,7 @@ impl Inserted {
             T::from_polymorphic_datum(
                 *(*self.slot).tts_values.add(i),
                 false,
-                (*(*desc).attrs.as_ptr().add(i)).atttypid,
+                (*compat::tuple_desc_attr(desc, i)).atttypid,
             )
         }
     }
@@ -207,7 +207,7 @@ unsafe fn prepare(
         };
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
-        let att = |i: usize| &*(*desc).attrs.as_ptr().add(i);
+        let att = |i: usize| &*compat::tuple_desc_attr(desc, i);
         for name in names {
             let i = (0..natts)
                 .find(|&i| {
@@ -362,7 +362,7 @@ unsafe fn insert_prepared<R>(
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
         nulls.fill(true);
         for ((&i, name), value) in given.iter().zip(names).zip(values) {
-            let expected = (*(*desc).attrs.as_ptr().add(i)).atttypid;
+            let expected = (*compat::tuple_desc_attr(desc, i)).atttypid;
             if value.oid() != expected {
                 finish();
                 return Err(Error::Internal(format!(

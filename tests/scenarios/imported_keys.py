@@ -9,7 +9,7 @@ import os
 
 import psycopg
 
-from common import PG_BIN, ROOT, check, connect, fresh_database, run
+from common import PSQL, ROOT, check, connect, fresh_database, run
 
 SCHEMA = os.path.join(ROOT, "examples", "multi_tenant", "schema.sql")
 GITHUB_STYLE = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
@@ -40,7 +40,7 @@ def titles_as(pg, headers):
 
 def main():
     with fresh_database("imported") as db:
-        run([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
+        run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", SCHEMA])
         with connect(db) as admin:
             admin.execute("INSERT INTO app.documents (tenant, title) VALUES ('tenant_a', 'a1'), ('tenant_b', 'b1')")
             gh_id = import_key(admin, "tenant_a", "from github style", GITHUB_STYLE, ["read:documents"])
