@@ -14,6 +14,30 @@ fn create(owner: &str, scopes: &str) -> (pgrx::Uuid, String) {
     .unwrap()
 }
 
+/// Takes the key and event tables for a test that changes their
+/// definition. Tests run side by side in one database, each in a
+/// transaction of its own; a test that waited for one of the two tables
+/// while holding the other could close a cycle with a test holding a
+/// lighter lock in the other order (the deadlock detector then aborts one
+/// of them). This takes both at once or neither: NOWAIT in a
+/// subtransaction releases what it got when the other is busy.
+fn lock_key_tables_for_ddl() {
+    Spi::run(
+        "DO $$
+         BEGIN
+             LOOP
+                 BEGIN
+                     LOCK TABLE api_keys.keys, api_keys.events IN ACCESS EXCLUSIVE MODE NOWAIT;
+                     RETURN;
+                 EXCEPTION WHEN lock_not_available THEN
+                     PERFORM pg_catalog.pg_sleep(0.01);
+                 END;
+             END LOOP;
+         END $$",
+    )
+    .unwrap();
+}
+
 fn code_of(key: &str, extra: &str) -> String {
     Spi::get_one_with_args::<String>(
         &format!("SELECT (api_keys.apikey_verify($1{extra})).code"),
@@ -351,6 +375,7 @@ fn scopes_and_networks_are_read_wherever_the_array_lies() {
 fn creation_with_an_insert_trigger_takes_the_statement() {
     // Key creation writes its rows without SPI only where an INSERT
     // statement would run no trigger; a trigger an administrator adds runs.
+    lock_key_tables_for_ddl();
     Spi::run(
         "CREATE TABLE public.trigger_calls (n int);
          CREATE FUNCTION public.count_call() RETURNS trigger LANGUAGE plpgsql
@@ -388,6 +413,7 @@ fn creation_with_an_insert_trigger_takes_the_statement() {
 #[pg_test(error = "new row for relation \"keys\" violates check constraint \"no_evil_names\"")]
 fn creation_checks_a_constraint_added_later() {
     // The prepared CHECK expressions are dropped when the table changes.
+    lock_key_tables_for_ddl();
     create("before", "{}");
     Spi::run("ALTER TABLE api_keys.keys ADD CONSTRAINT no_evil_names CHECK (name <> 'evil')").unwrap();
     Spi::run("SELECT * FROM api_keys.apikey_create('after', 'evil')").unwrap();
