@@ -180,20 +180,13 @@ pub fn rate_limit(
             )));
         }
     }
-    match limit {
-        Some(n) if n < 0 => Err(Error::invalid(format!("rate_limit {n} is negative"))),
-        Some(n) if n > MAX_RATE_LIMIT => Err(Error::invalid(format!(
-            "rate_limit {n} is more than {MAX_RATE_LIMIT} per window"
-        ))),
-        Some(0) => Ok((None, None)),
-        Some(n) => {
-            if !ratelimit::available() {
-                return Err(Error::NeedsPreload("rate limits"));
-            }
-            Ok((Some(n), window))
-        }
-        None => Ok((None, window)),
-    }
+    count_limit(
+        ("rate_limit", "window", "rate limits"),
+        limit,
+        MAX_RATE_LIMIT,
+        ratelimit::available,
+        window,
+    )
 }
 
 /// The most requests a rate limit may allow per window.
@@ -209,19 +202,44 @@ pub fn quota(quota: Option<i64>, period: Option<&str>) -> Result<(Option<i64>, O
     let period = period
         .map(|p| Period::parse(p).map_err(|e| Error::invalid(e.to_string())))
         .transpose()?;
-    match quota {
-        Some(n) if n < 0 => Err(Error::invalid(format!("quota {n} is negative"))),
-        Some(n) if n > MAX_QUOTA => Err(Error::invalid(format!(
-            "quota {n} is more than {MAX_QUOTA} per period"
+    count_limit(
+        ("quota", "period", "quotas"),
+        quota,
+        MAX_QUOTA,
+        quota::available,
+        period,
+    )
+}
+
+/// A count a key may use per window or period (`count`, as given, with
+/// `per`): negative or above `max` is an error, 0 removes the limit with
+/// its window, and any other count needs the preloaded library
+/// (`available`). `names`: the argument's name, the name of what it is per,
+/// and the feature's name in the error without the library.
+fn count_limit<N, P>(
+    names: (&str, &str, &'static str),
+    count: Option<N>,
+    max: N,
+    available: fn() -> bool,
+    per: Option<P>,
+) -> Result<(Option<N>, Option<P>)>
+where
+    N: Copy + PartialOrd + Default + std::fmt::Display,
+{
+    let (name, per_name, feature) = names;
+    match count {
+        Some(n) if n < N::default() => Err(Error::invalid(format!("{name} {n} is negative"))),
+        Some(n) if n > max => Err(Error::invalid(format!(
+            "{name} {n} is more than {max} per {per_name}"
         ))),
-        Some(0) => Ok((None, None)),
+        Some(n) if n == N::default() => Ok((None, None)),
         Some(n) => {
-            if !quota::available() {
-                return Err(Error::NeedsPreload("quotas"));
+            if !available() {
+                return Err(Error::NeedsPreload(feature));
             }
-            Ok((Some(n), period))
+            Ok((Some(n), per))
         }
-        None => Ok((None, period)),
+        None => Ok((None, per)),
     }
 }
 
