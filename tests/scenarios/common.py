@@ -80,6 +80,26 @@ def wait_until_blocked(pid, dbname="postgres"):
             (pid,)).fetchone() == (True,), f"backend {pid} waits for a lock")
 
 
+
+def planted_trap(attacker):
+    """SQL that creates schema `evil` with table `evil.fired` and function
+    `evil.fire(what)`: the look-alike objects of an attack call it, and it
+    records who ran `what` and, when that is a superuser, makes role
+    `attacker` a superuser (the escalation the attack is after)."""
+    return f"""
+CREATE SCHEMA evil;
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+CREATE TABLE evil.fired (who text, what text);
+GRANT INSERT ON evil.fired TO PUBLIC;
+CREATE FUNCTION evil.fire(what text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO evil.fired VALUES (current_user, what);
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {attacker} SUPERUSER';
+    END IF;
+END $$;
+"""
+
 # --- webhook deliveries: a local receiver and the example worker ----------
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -18,20 +18,9 @@ import time
 
 import psycopg
 
-from common import check, connect, fresh_database
+from common import check, connect, fresh_database, planted_trap
 
-EVIL = """
-CREATE SCHEMA evil;
-GRANT USAGE ON SCHEMA evil TO PUBLIC;
-CREATE TABLE evil.fired (who text, what text);
-GRANT INSERT ON evil.fired TO PUBLIC;
-CREATE FUNCTION evil.fire(what text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO evil.fired VALUES (current_user, what);
-    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-        EXECUTE 'ALTER ROLE sec1_owner SUPERUSER';
-    END IF;
-END $$;
+EVIL = planted_trap("sec1_owner") + """
 CREATE FUNCTION evil.date_pl_int(date, integer) RETURNS date LANGUAGE plpgsql AS
   $$ BEGIN PERFORM evil.fire('date + integer'); RETURN $1 OPERATOR(pg_catalog.+) $2; END $$;
 CREATE OPERATOR evil.+ (LEFTARG = date, RIGHTARG = integer, FUNCTION = evil.date_pl_int);

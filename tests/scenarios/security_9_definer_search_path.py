@@ -20,7 +20,7 @@ functions, and the owner stays an ordinary role.
 
 import json
 
-from common import check, connect, fresh_database
+from common import check, connect, fresh_database, planted_trap
 
 # (operator, left and right argument types, result type)
 OPERATORS = [
@@ -61,19 +61,7 @@ def plant(schema):
     return "\n".join(sql)
 
 
-EVIL = """
-CREATE SCHEMA evil;
-GRANT USAGE ON SCHEMA evil TO PUBLIC;
-CREATE TABLE evil.fired (who text, what text);
-GRANT INSERT ON evil.fired TO PUBLIC;
-CREATE FUNCTION evil.fire(what text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO evil.fired VALUES (current_user, what);
-    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-        EXECUTE 'ALTER ROLE sec9_owner SUPERUSER';
-    END IF;
-END $$;
-""" + plant("evil") + "\n" + plant("public")
+EVIL = planted_trap("sec9_owner") + plant("evil") + "\n" + plant("public")
 
 # Every SECURITY DEFINER function, called as the attacker would.
 CALLS = [
