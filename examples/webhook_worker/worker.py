@@ -18,6 +18,9 @@ every notification and every POLL seconds the worker delivers, in the order
 they were recorded, the events it has not delivered yet. So events that
 happen while it is down or disconnected are delivered when it is back:
 at least once, exactly once unless it dies between a POST and its record.
+SIGTERM and SIGINT stop it at once, except during a POST: then it waits for
+the answer, records the delivery and stops (exit status 0), so a service
+manager's stop never makes it deliver an event again.
 
 Why not "the last delivered event id": events are numbered (`seq`) when they
 are recorded, but transactions commit in another order, so an event can
@@ -54,12 +57,14 @@ STATE_SCHEMA it owns. It owns the worker's tables: no other role can write
 them. Needs psycopg 3 (pip install 'psycopg[binary]').
 """
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -71,6 +76,10 @@ from psycopg import sql
 
 def log(message):
     print(message, flush=True)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGINT): it ends the worker as Ctrl-C would."""
 
 
 class Refused(Exception):
@@ -169,6 +178,26 @@ class Worker:
         self.schema_name = env.get("STATE_SCHEMA", "api_keys_webhooks")
         self.schema = sql.Identifier(self.schema_name)
         self.name = env.get("WORKER_NAME", "default")
+        self.delivering = False      # between a POST and its record
+        self.stop_requested = False  # a stop signal came while delivering
+
+    def on_stop_signal(self, signum, frame):
+        if self.delivering:
+            log("stop requested; finishing the delivery in flight first")
+            self.stop_requested = True
+        else:
+            raise Stopped()
+
+    @contextlib.contextmanager
+    def delivery(self):
+        """A POST and its record: a stop signal waits until both are done."""
+        self.delivering = True
+        try:
+            yield
+        finally:
+            self.delivering = False
+        if self.stop_requested:
+            raise Stopped()
 
     def q(self, text):
         return sql.SQL(text).format(s=self.schema)
@@ -284,14 +313,19 @@ class Worker:
                    "X-Api-Keys-Event-Id": str(event_id), "X-Api-Keys-Signature": sign(self.secret, body)}
         delay = 0.2
         for attempt in range(1, self.retries + 1):
-            try:
-                if post(target, body, headers, self.timeout):
-                    self.record(conn, event_id, seq, "delivered", None)
-                    log(f"delivered {action} {event_id} (attempt {attempt})")
-                    return True
-                log(f"attempt {attempt} for {event_id}: not a 2xx answer")
-            except (OSError, http.client.HTTPException) as ex:
-                log(f"attempt {attempt} for {event_id} failed: {ex}")
+            with self.delivery():
+                try:
+                    delivered = post(target, body, headers, self.timeout)
+                    if delivered:
+                        self.record(conn, event_id, seq, "delivered", None)
+                        log(f"delivered {action} {event_id} (attempt {attempt})")
+                    else:
+                        log(f"attempt {attempt} for {event_id}: not a 2xx answer")
+                except (OSError, http.client.HTTPException) as ex:
+                    delivered = False
+                    log(f"attempt {attempt} for {event_id} failed: {ex}")
+            if delivered:
+                return True
             if attempt < self.retries:
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
@@ -352,9 +386,13 @@ class Worker:
 
 def main():
     dsn = sys.argv[1] if len(sys.argv) > 1 else ""
+    worker = Worker(dsn, os.environ)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, worker.on_stop_signal)
     try:
-        return Worker(dsn, os.environ).run()
+        return worker.run()
     except KeyboardInterrupt:
+        log("stopped")
         return 0
 
 

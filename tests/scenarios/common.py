@@ -106,19 +106,24 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WEBHOOK_WORKER = os.path.join(ROOT, "examples", "webhook_worker", "worker.py")
 
 
-def start_receiver(fail_first=None):
+def start_receiver(fail_first=None, hold=None):
     """An HTTP server on 127.0.0.1 (a port of its own) that records every
     POST as (path, headers, body) and answers 204; a path in `fail_first`
-    is answered 500 that many times first. Returns (server, base URL, the
+    is answered 500 that many times first; a POST to a path in `hold` (a
+    dict of path: threading.Event) is listed in `server.arrived` at once
+    and answered only when its event is set. Returns (server, base URL, the
     list of POSTs); call server.shutdown() when done."""
     import http.server
     import threading
 
-    received, failing = [], dict(fail_first or {})
+    received, failing, held = [], dict(fail_first or {}), dict(hold or {})
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path in held:
+                server.arrived.append(self.path)
+                held[self.path].wait(timeout=120)
             if failing.get(self.path, 0):
                 failing[self.path] -= 1
                 self.send_response(500)
@@ -131,6 +136,7 @@ def start_receiver(fail_first=None):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.arrived = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}", received
 
