@@ -196,8 +196,8 @@ class Worker:
             yield
         finally:
             self.delivering = False
-        if self.stop_requested:
-            raise Stopped()
+            if self.stop_requested:
+                raise Stopped()  # also when the record failed: the stop is kept
 
     def q(self, text):
         return sql.SQL(text).format(s=self.schema)
