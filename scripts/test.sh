@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on every PostgreSQL version it supports,
 # installing whatever is missing first:
-#   lint   cargo fmt --check; cargo clippy -D warnings (for 15, and for 18 when tested)
+#   lint   cargo fmt --check; cargo clippy -D warnings, tests included (for 15, and 18 when tested)
 #   core   the pure core's unit and property tests   (cargo test -p api_keys_core)
 #   then, for each of PostgreSQL 15, 16, 17 and 18, on clusters of that version:
 #     pg_test  the #[pg_test]s of the pgrx layer     (cargo pgrx test pgNN)
@@ -62,10 +62,11 @@ cargo_counts() {
 
 say "lint: cargo fmt --check, cargo clippy -D warnings"
 one_check lint fmt cargo fmt --all --check
-one_check lint clippy cargo clippy -- -D warnings
-# The code that differs by version is for 15 (the default) or 18, or not.
+# The tests too (--all-targets, pg_test). The code that differs by version
+# is for 15 (the default) or 18, or not: both are checked.
+one_check lint clippy cargo clippy --all-targets --features pg_test -- -D warnings
 if [[ " ${VERSIONS[*]} " == *" 18 "* ]]; then
-    one_check lint clippy-pg18 cargo clippy --no-default-features --features pg18 -- -D warnings
+    one_check lint clippy-pg18 cargo clippy --all-targets --no-default-features --features "pg18 pg_test" -- -D warnings
 fi
 
 say "core: unit and property tests"
